@@ -1,0 +1,34 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help install demo test lint types bench clean
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with kcm and its dev tools
+
+demo: $(STAMP)  ## start the embedded AWS, run kcm against it, show the result
+	$(PY) tools/demo.py
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check src tests tools bench
+	$(VENV)/bin/ruff format --check src tests tools bench
+
+types: $(STAMP)  ## mypy --strict on src
+	$(VENV)/bin/mypy
+
+test: lint types  ## lint, types and the whole test suite
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)  ## benchmarks side by side with kubectl and aws; writes bench/results.md
+	$(PY) bench/run.py
+
+clean:  ## remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

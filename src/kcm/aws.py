@@ -1,0 +1,168 @@
+"""The boto3 boundary: sessions, EKS look-ups, and AWS errors turned into one-line advice.
+
+Imported only by commands that talk to AWS, so that `kcm list` and friends start without boto3.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from kcm.eks import EksCluster
+from kcm.errors import AwsError, InputError
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=10,
+    read_timeout=30,
+    user_agent_extra="kcm",
+)
+_SSO_HINT = "run `aws sso login --profile {profile}`"
+
+
+def effective_profile(profile: str | None) -> str | None:
+    """The profile in force, as the AWS CLI sees it: the flag, else AWS_DEFAULT_PROFILE, else AWS_PROFILE."""
+    return profile or os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE") or None
+
+
+def _where(profile: str | None, region: str | None) -> str:
+    source = f"profile '{profile}'" if profile else "the default credentials"
+    return f"{source}, region {region}" if region else source
+
+
+def session(profile: str | None, region: str | None) -> boto3.Session:
+    """A session for `profile` with a known region, or an error that says what to set."""
+    try:
+        result = boto3.Session(profile_name=profile, region_name=region)
+    except bx.ProfileNotFound:
+        raise InputError(
+            f"AWS profile '{profile}' not found in the AWS config or credentials file "
+            "(see `aws configure list-profiles`)"
+        ) from None
+    chosen = result.region_name
+    if not chosen:
+        raise InputError(
+            "You must specify a region: --region, AWS_DEFAULT_REGION, or `region =` in the profile"
+        )
+    known = {
+        name
+        for partition in result.get_available_partitions()
+        for name in result.get_available_regions("eks", partition)
+    }
+    if known and chosen not in known:
+        origin = "--region" if region else _where(profile, None)
+        raise InputError(f"unknown AWS region '{chosen}' (from {origin}): EKS has no such region")
+    return result
+
+
+def _client(sess: boto3.Session, service: str, credentials: dict[str, str] | None = None) -> Any:
+    extra: dict[str, Any] = {}
+    if credentials:
+        extra = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+    return sess.client(service, config=_CONFIG, **extra)
+
+
+def explain(exc: Exception, action: str, profile: str | None, region: str | None) -> AwsError:
+    """An AWS failure as one line: what was tried, as whom, what AWS said, and the seeds' fix."""
+    who = _where(profile, region)
+    if isinstance(exc, bx.NoCredentialsError):
+        return AwsError(
+            f"{action}: no AWS credentials for {who} (set AWS_PROFILE, pass --profile, "
+            "or run `aws configure`)"
+        )
+    if isinstance(exc, bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError | bx.TokenRetrievalError):
+        return AwsError(
+            f"{action}: the SSO session for {who} has expired; " + _SSO_HINT.format(profile=profile)
+        )
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return AwsError(f"{action}: cannot reach AWS ({exc}); check the network, proxy or AWS_ENDPOINT_URL")
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message", "")
+        bad_key = "the access key is not valid: check the credentials of the profile"
+        hint = {
+            "ExpiredToken": "the session has expired: re-assume the role, or "
+            + _SSO_HINT.format(profile=profile),
+            "ExpiredTokenException": "the session has expired: re-assume the role, or "
+            + _SSO_HINT.format(profile=profile),
+            "InvalidClientTokenId": bad_key,
+            "UnrecognizedClientException": bad_key,
+            "AccessDenied": "check the IAM policy of the identity (`aws sts get-caller-identity`)",
+            "AccessDeniedException": "check the IAM policy of the identity (`aws sts get-caller-identity`)",
+        }.get(code, "")
+        tail = f" ({hint})" if hint else ""
+        return AwsError(f"{action} as {who}: {code}: {message}{tail}")
+    if isinstance(exc, bx.BotoCoreError):
+        return AwsError(f"{action} as {who}: {exc}")
+    return AwsError(f"{action} as {who}: {exc}")
+
+
+def assume_role(sess: boto3.Session, role_arn: str, profile: str | None) -> dict[str, str]:
+    """Credentials for `role_arn`, for look-ups in the account the cluster lives in."""
+    try:
+        response = _client(sess, "sts").assume_role(
+            RoleArn=role_arn, RoleSessionName="EKSDescribeClusterSession"
+        )
+    except (bx.BotoCoreError, bx.ClientError) as exc:
+        error = explain(exc, f"cannot assume {role_arn}", profile, sess.region_name)
+        if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
+            error = AwsError(f"{error} — the role's trust policy must allow this identity")
+        raise error from None
+    credentials: dict[str, str] = response["Credentials"]
+    return credentials
+
+
+def describe_cluster(
+    name: str,
+    *,
+    profile: str | None,
+    region: str | None,
+    assume_role_arn: str | None = None,
+) -> EksCluster:
+    """`DescribeCluster`, with update-kubeconfig's checks: it must exist and be ACTIVE or UPDATING."""
+    sess = session(profile, region)
+    credentials = assume_role(sess, assume_role_arn, profile) if assume_role_arn else None
+    try:
+        found = _client(sess, "eks", credentials).describe_cluster(name=name).get("cluster") or {}
+    except bx.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise AwsError(
+                f"cluster '{name}' not found for {_where(profile, sess.region_name)} "
+                "(check --region and --profile; `aws eks list-clusters` lists what is there)"
+            ) from None
+        raise explain(exc, f"cannot describe cluster '{name}'", profile, sess.region_name) from None
+    except bx.BotoCoreError as exc:
+        raise explain(exc, f"cannot describe cluster '{name}'", profile, sess.region_name) from None
+    if "status" not in found:
+        raise AwsError(f"cluster '{name}' not found for {_where(profile, sess.region_name)}")
+    if found["status"] not in ("ACTIVE", "UPDATING"):
+        raise AwsError(f"Cluster status is {found['status']}: cluster '{name}' is not ready yet")
+    return EksCluster(
+        name=found.get("name", name),
+        arn=found["arn"],
+        endpoint=found.get("endpoint", ""),
+        certificate_authority=found.get("certificateAuthority", {}).get("data", ""),
+        status=found["status"],
+        id=found.get("id"),
+        outpost=found.get("outpostConfig") is not None,
+    )
+
+
+def list_clusters(*, profile: str | None, region: str | None) -> tuple[str, list[str]]:
+    """The region used and the names of its clusters, all pages."""
+    sess = session(profile, region)
+    names: list[str] = []
+    try:
+        for page in _client(sess, "eks").get_paginator("list_clusters").paginate():
+            names.extend(page.get("clusters", []))
+    except (bx.BotoCoreError, bx.ClientError) as exc:
+        raise explain(exc, "cannot list EKS clusters", profile, sess.region_name) from None
+    return sess.region_name, sorted(names)

@@ -1,0 +1,124 @@
+"""The command line: options in, one call, result out. The only module that imports typer."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer._click.core import Context  # typer vendors click; its Context is this one
+from typer.core import TyperGroup
+
+from kcm import __version__, output
+from kcm.errors import KcmError
+
+
+class _Group(TyperGroup):
+    """Turns a KcmError into one line on stderr and its exit code, for real runs and tests alike."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KcmError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            output.error(str(exc))
+            raise SystemExit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals can hold AWS credentials
+    help="kcm: kubeconfig manager and merger for Amazon EKS.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.out(f"kcm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+def _choose(where: str, names: list[str]) -> str:
+    if not sys.stdin.isatty():
+        raise KcmError(f"{len(names)} clusters in {where}, name one: {', '.join(names)}")
+    for number, name in enumerate(names, 1):
+        print(f"  {number}) {name}", file=sys.stderr)
+    picked: int = typer.prompt("Cluster", type=int, err=True)
+    if not 1 <= picked <= len(names):
+        raise KcmError(f"no cluster number {picked}: pick 1 to {len(names)}")
+    return names[picked - 1]
+
+
+@app.command()
+def add(
+    name_arg: Annotated[str | None, typer.Argument(metavar="[NAME]", help="The cluster name.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The cluster name.")] = None,
+    region: Annotated[str | None, typer.Option(help="The cluster's region.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile; written as AWS_PROFILE.")] = None,
+    role_arn: Annotated[str | None, typer.Option(help="Role kubectl assumes for the token.")] = None,
+    assume_role_arn: Annotated[
+        str | None, typer.Option(help="Role assumed to describe the cluster (cross-account).")
+    ] = None,
+    alias: Annotated[str | None, typer.Option(help="Context name.")] = None,
+    user_alias: Annotated[str | None, typer.Option(help="User entry name.")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file to write.")] = None,
+    proxy_url: Annotated[str | None, typer.Option(help="Proxy for the cluster's API.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the merged file; write nothing.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also print the entries.")] = False,
+) -> None:
+    """Add or update one EKS cluster, as `aws eks update-kubeconfig` does, keeping the rest of the file."""
+    from kcm.commands import add as command
+
+    if name_arg and name and name_arg != name:
+        raise KcmError(f"two cluster names given: {name_arg!r} and --name {name!r}")
+    options = command.AddOptions(
+        name=name or name_arg,
+        region=region,
+        profile=profile,
+        role_arn=role_arn,
+        assume_role_arn=assume_role_arn,
+        alias=alias,
+        user_alias=user_alias,
+        kubeconfig=kubeconfig,
+        proxy_url=proxy_url,
+        dry_run=dry_run,
+    )
+    result = command.run(options, choose=_choose, warn=output.warn)
+    if dry_run:
+        output.out(result.text)
+        return
+    verb = "Updated context {0} in {1}" if result.updated else "Added new context {0} to {1}"
+    output.out(verb.format(result.context, result.path))
+    if verbose:
+        output.out("Entries:\n\n")
+        for entry in (result.entries.context, result.entries.user, result.entries.cluster):
+            output.out(output.entry_yaml(entry) + "\n")
+
+
+@app.command()
+def undo(
+    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Even if the file changed since.")] = False,
+) -> None:
+    """Put the kubeconfig back as it was before kcm's last change to it."""
+    from kcm import paths, store
+
+    output.out(store.undo(paths.kubeconfig_paths(kubeconfig)[0], force=force))
+
+
+def main() -> None:
+    app()

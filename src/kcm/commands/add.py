@@ -1,0 +1,116 @@
+"""`kcm add`: the entries `aws eks update-kubeconfig` writes, into a file that keeps everything else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kcm import eks, kubeconfig, paths, store
+from kcm.eks import EksCluster, Entries
+from kcm.errors import AwsError, InputError, KcmError
+
+
+@dataclass(frozen=True)
+class AddOptions:
+    name: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    assume_role_arn: str | None = None
+    alias: str | None = None
+    user_alias: str | None = None
+    kubeconfig: str | None = None
+    proxy_url: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class AddResult:
+    path: Path
+    context: str
+    updated: bool  # a cluster entry with this ARN was already in the file
+    written: bool  # False for --dry-run and for a run that changed nothing
+    text: str  # the whole merged file
+    entries: Entries
+
+
+Chooser = Callable[[str, list[str]], str]
+
+
+def _pick_cluster(options: AddOptions, choose: Chooser | None) -> str:
+    from kcm import aws
+
+    region, names = aws.list_clusters(profile=options.profile, region=options.region)
+    where = f"region {region}" + (f" of profile '{options.profile}'" if options.profile else "")
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise AwsError(f"no EKS clusters in {where}; pass --region or --profile")
+    if choose is not None:
+        return choose(where, names)
+    raise InputError(f"{len(names)} clusters in {where}, name one: {', '.join(names)}")
+
+
+def _describe(options: AddOptions, choose: Chooser | None) -> tuple[str, EksCluster]:
+    from kcm import aws  # boto3 loads only for the commands that talk to AWS
+
+    name = options.name or _pick_cluster(options, choose)
+    cluster = aws.describe_cluster(
+        name,
+        profile=options.profile,
+        region=options.region,
+        assume_role_arn=options.assume_role_arn,
+    )
+    return name, cluster
+
+
+def choose_file(candidates: list[Path], cluster_arn: str, warn: Callable[[str], None]) -> Path:
+    """The AWS CLI's rule: the first candidate that already holds the cluster, else the first."""
+    if len(candidates) > 1:
+        for path in candidates:
+            try:
+                text = store.read_text(Path(path))
+                if text is not None and kubeconfig.loads(text, str(path)).find("clusters", cluster_arn):
+                    return path
+            except KcmError as exc:
+                warn(f"skipping {exc}")
+    return candidates[0]
+
+
+def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]) -> AddResult:
+    """Describe the cluster (before any lock), then lock, merge, and write the chosen file."""
+    for flag, value in (
+        ("--role-arn", options.role_arn),
+        ("--assume-role-arn", options.assume_role_arn),
+    ):
+        if value is not None:
+            eks.check_role_arn(value, flag)
+    candidates = paths.kubeconfig_paths(options.kubeconfig)
+    from kcm import aws
+
+    profile = aws.effective_profile(options.profile)
+    requested, cluster = _describe(options, choose)
+    new = eks.entries(
+        cluster,
+        requested_name=requested,
+        profile=profile,
+        role_arn=options.role_arn,
+        proxy_url=options.proxy_url,
+        alias=options.alias,
+        user_alias=options.user_alias,
+    )
+    path = choose_file(candidates, cluster.arn, warn)
+    with store.edit(path, write=not options.dry_run) as current:
+        doc = kubeconfig.loads(current.text or "", str(path))
+        updated = doc.find("clusters", cluster.arn) is not None
+        context = eks.keep_user_settings(doc.find("contexts", new.context["name"]), new.context)
+        doc.upsert("clusters", new.cluster)
+        doc.upsert("users", new.user)
+        doc.upsert("contexts", context)
+        doc.set("current-context", context["name"])
+        text = doc.dump()
+        write = doc.changed and not options.dry_run
+        if write:
+            current.new_text = text
+    return AddResult(path, context["name"], updated, write, text, Entries(new.cluster, new.user, context))

@@ -1,0 +1,98 @@
+"""EKS cluster description -> the kubeconfig entries `aws eks update-kubeconfig` writes. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kcm.errors import InputError
+
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"  # v1alpha1 breaks kubectl >= 1.24
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+@dataclass(frozen=True)
+class EksCluster:
+    """What kcm needs from `DescribeCluster`."""
+
+    name: str
+    arn: str
+    endpoint: str
+    certificate_authority: str
+    status: str
+    id: str | None = None
+    outpost: bool = False
+
+    @property
+    def region(self) -> str:
+        return self.arn.split(":")[3]
+
+    @property
+    def account_id(self) -> str:
+        return self.arn.split(":")[4]
+
+
+@dataclass(frozen=True)
+class Entries:
+    """One cluster's three kubeconfig entries."""
+
+    cluster: dict[str, Any]
+    user: dict[str, Any]
+    context: dict[str, Any]
+
+
+def check_role_arn(value: str, flag: str) -> str:
+    """An IAM role ARN, or a one-line error naming the flag."""
+    if not _ROLE_ARN.match(value):
+        raise InputError(
+            f"{flag} {value!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+        )
+    return value
+
+
+def entries(
+    cluster: EksCluster,
+    *,
+    requested_name: str | None = None,
+    profile: str | None = None,
+    role_arn: str | None = None,
+    proxy_url: str | None = None,
+    alias: str | None = None,
+    user_alias: str | None = None,
+) -> Entries:
+    """The entries for `cluster`, shaped and ordered exactly as the AWS CLI writes them."""
+    body: dict[str, Any] = {
+        "certificate-authority-data": cluster.certificate_authority,
+        "server": cluster.endpoint,
+    }
+    if proxy_url is not None:
+        body["proxy-url"] = proxy_url
+    if cluster.outpost:
+        identify = ["--cluster-id", cluster.id or ""]
+    else:  # the AWS CLI passes on the name as the user typed it
+        identify = ["--cluster-name", requested_name or cluster.name]
+    args = ["--region", cluster.region, "eks", "get-token", *identify, "--output", "json"]
+    if role_arn is not None:
+        args += ["--role", role_arn]
+    exec_: dict[str, Any] = {"apiVersion": EXEC_API_VERSION, "args": args, "command": "aws"}
+    if profile:
+        exec_["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+    user_name = user_alias or cluster.arn
+    return Entries(
+        cluster={"cluster": body, "name": cluster.arn},
+        user={"name": user_name, "user": {"exec": exec_}},
+        context={
+            "context": {"cluster": cluster.arn, "user": user_name},
+            "name": alias or user_name,
+        },
+    )
+
+
+def keep_user_settings(existing: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A re-added context keeps the user's namespace and extensions while it names the same cluster."""
+    if not existing or not isinstance(existing.get("context"), dict):
+        return new
+    if existing["context"].get("cluster") != new["context"]["cluster"]:
+        return new
+    return {**existing, "context": {**existing["context"], **new["context"]}, "name": new["name"]}

@@ -1,0 +1,27 @@
+"""The errors a user sees: one line each, and the exit code it maps to."""
+
+from __future__ import annotations
+
+
+class KcmError(Exception):
+    """A failure kcm explains in one line; `cli` prints it and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class InputError(KcmError):
+    """Bad input: a kubeconfig that does not parse, a flag value that cannot be right."""
+
+    exit_code = 2
+
+
+class AwsError(KcmError):
+    """AWS refused or could not be reached; the message names the call and what to do."""
+
+    exit_code = 3
+
+
+class LockError(KcmError):
+    """Another writer holds the kubeconfig lock for longer than we wait."""
+
+    exit_code = 4

@@ -1,0 +1,492 @@
+"""The kubeconfig document: read as data, changed as data, written back as minimal text edits.
+
+The text is parsed once with libyaml for node positions. Operations change a plain-data model; `dump`
+turns the difference between the original data and the model into splices of the original text, so
+every byte outside a changed entry stays as it was. The result is parsed again and must mean exactly
+the model, or nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml.cyaml import CBaseLoader
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kcm import yamltext
+from kcm.errors import InputError, KcmError
+from kcm.yamltext import Style
+
+SECTIONS = ("clusters", "contexts", "users")
+_STRINGS = ("apiVersion", "kind", "current-context")
+_INVALID = object()
+_ALIAS_BUDGET = 100_000  # nodes reached through aliases: far above any real file, far below a bomb
+
+
+def new_config() -> dict[str, Any]:
+    """What `aws eks update-kubeconfig` starts a new (or empty) file with."""
+    return {
+        "apiVersion": "v1",
+        "clusters": [],
+        "contexts": [],
+        "current-context": "",
+        "kind": "Config",
+        "preferences": {},
+        "users": [],
+    }
+
+
+@dataclass
+class _Built:
+    data: Any
+    refs: dict[int, int]
+
+
+class _Builder:
+    """Node tree -> plain data, as kubectl (YAML 1.1) reads it; counts shared nodes."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.refs: dict[int, int] = {}
+        self.alias_nodes = 0
+        self.path: set[int] = set()
+
+    def error(self, node: Node, message: str) -> InputError:
+        mark = node.start_mark
+        return InputError(f"{self.source}:{mark.line + 1}:{mark.column + 1}: {message}")
+
+    def build(self, node: Node, aliased: bool = False) -> Any:
+        key = id(node)
+        if key in self.path:
+            raise self.error(node, "recursive YAML alias")
+        seen = self.refs.get(key, 0)
+        self.refs[key] = seen + 1
+        aliased = aliased or seen > 0
+        if aliased:
+            self.alias_nodes += 1
+            if self.alias_nodes > _ALIAS_BUDGET:
+                raise self.error(node, "YAML aliases expand too far (an alias bomb?)")
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        self.path.add(key)
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(item, aliased) for item in node.value]
+            assert isinstance(node, MappingNode)
+            return self.mapping(node, aliased)
+        finally:
+            self.path.discard(key)
+
+    def scalar(self, node: ScalarNode) -> Any:
+        value: str = node.value
+        explicit = self.text[node.start_mark.index : node.start_mark.index + 1] == "!"
+        if not node.style and not explicit:
+            return yamltext.resolve_plain(value)
+        if explicit and node.tag == "tag:yaml.org,2002:null":
+            return None
+        return value
+
+    def mapping(self, node: MappingNode, aliased: bool) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self.error(key_node, "a mapping key must be a plain value")
+            key = self.scalar(key_node)
+            value = self.build(value_node, aliased)
+            if key == "<<" and not key_node.style:
+                for part in value if isinstance(value, list) else [value]:
+                    if not isinstance(part, dict):
+                        raise self.error(value_node, "a YAML merge (<<) must name a mapping")
+                    merged = {**part, **merged}
+                continue
+            if key in result:
+                raise self.error(key_node, f"duplicate key {key!r}")
+            result[key] = value
+        return {**merged, **result} if merged else result
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index)
+    return line + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _compose(text: str, source: str) -> tuple[Node | None, Any, dict[int, int]]:
+    try:
+        root = CBaseLoader(text).get_single_node()
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise InputError(f"{where}: invalid YAML: {problem}") from exc
+    except YAMLError as exc:
+        position = getattr(exc, "position", None)
+        where = source
+        if isinstance(position, int):
+            line, column = _position(text, position)
+            where = f"{source}:{line}:{column}"
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise InputError(f"{where}: invalid YAML: {reason}") from exc
+    if root is None:
+        return None, None, {}
+    builder = _Builder(text, source)
+    try:
+        data = builder.build(root)
+    except RecursionError as exc:
+        raise InputError(f"{source}: YAML nested too deeply") from exc
+    return root, data, builder.refs
+
+
+def _validate(root: Node | None, data: Any, source: str) -> None:
+    """The shape checks that kubectl and the AWS CLI make, as one-line errors with a position."""
+
+    def where(node: Node | None) -> str:
+        if node is None:
+            return source
+        return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    if data is None or (isinstance(data, str) and data == ""):
+        return
+    if not isinstance(data, dict) or not isinstance(root, MappingNode):
+        kind = type(data).__name__
+        raise InputError(f"{where(root)}: not a kubeconfig: the top level is a {kind}, not a mapping")
+    nodes = {key.value: value for key, value in root.value if isinstance(key, ScalarNode)}
+    for key in _STRINGS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise InputError(f"{where(nodes.get(key))}: '{key}' must be a string")
+    if data.get("preferences") is not None and not isinstance(data["preferences"], dict):
+        raise InputError(f"{where(nodes.get('preferences'))}: 'preferences' must be a mapping")
+    for section in SECTIONS:
+        entries = data.get(section)
+        if entries is None:
+            continue
+        node = nodes.get(section)
+        if not isinstance(entries, list) or not isinstance(node, SequenceNode):
+            raise InputError(f"{where(node)}: '{section}' must be a list")
+        first: dict[str, Node] = {}
+        for entry, entry_node in zip(entries, node.value, strict=True):
+            if not isinstance(entry, dict):
+                raise InputError(f"{where(entry_node)}: an entry in '{section}' must be a mapping")
+            name = entry.get("name")
+            if not isinstance(name, str) or not name:
+                raise InputError(f"{where(entry_node)}: an entry in '{section}' has no name")
+            if name in first:
+                line = first[name].start_mark.line + 1
+                raise InputError(
+                    f"{where(entry_node)}: duplicate name {name!r} in '{section}' (also on line {line})"
+                )
+            first[name] = entry_node
+
+
+def _detect_style(text: str, root: Node | None) -> Style:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    indent: int | None = None
+    seq_indent: int | None = None
+    stack = [root] if isinstance(root, MappingNode) else []
+    while stack and (indent is None or seq_indent is None):
+        node = stack.pop()
+        if not isinstance(node, MappingNode) or node.flow_style:
+            continue
+        for key, value in node.value:
+            column = key.start_mark.column
+            nested = isinstance(value, MappingNode) and not value.flow_style and value.value
+            if nested and indent is None and value.start_mark.line > key.start_mark.line:
+                indent = value.start_mark.column - column
+            if isinstance(value, SequenceNode) and not value.flow_style and value.value:
+                dash = text.rfind("-", 0, value.value[0].start_mark.index)
+                dash_column = dash - (text.rfind("\n", 0, dash) + 1)
+                if seq_indent is None and value.start_mark.line > key.start_mark.line:
+                    seq_indent = max(dash_column - column, 0)
+                stack.extend(value.value)
+            elif isinstance(value, MappingNode):
+                stack.append(value)
+    return Style(indent=indent if indent and indent > 0 else 2, seq_indent=seq_indent or 0, newline=newline)
+
+
+class EditError(KcmError):
+    """The model asks for a change the text engine cannot make without risk."""
+
+
+class Document:
+    """One kubeconfig file's text and the data it means."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.bom = "\ufeff" if text.startswith("\ufeff") else ""
+        self.text = text[len(self.bom) :]
+        self.root, original, self._refs = _compose(self.text, source)
+        _validate(self.root, original, source)
+        self.style = _detect_style(self.text, self.root)
+        self.empty = not isinstance(original, dict)
+        self.original: dict[str, Any] = original if not self.empty else new_config()
+        # The model shares unchanged entries with the original: an entry changed is a new object.
+        self.data: dict[str, Any] = dict(self.original)
+        for section in SECTIONS:
+            if isinstance(self.original.get(section), list):
+                self.data[section] = list(self.original[section])
+
+    # ---- the model -------------------------------------------------------------------------
+    def entries(self, section: str) -> list[dict[str, Any]]:
+        entries = self.data.get(section)
+        return entries if isinstance(entries, list) else []
+
+    def find(self, section: str, name: str) -> dict[str, Any] | None:
+        return next((entry for entry in self.entries(section) if entry.get("name") == name), None)
+
+    def upsert(self, section: str, entry: dict[str, Any]) -> None:
+        """Put `entry` in place of the entry with its name, or append it."""
+        entries = self.data.get(section)
+        if not isinstance(entries, list):
+            entries = self.data[section] = []
+        new = copy.deepcopy(entry)
+        for index, existing in enumerate(entries):
+            if existing.get("name") == entry["name"]:
+                if existing != new:
+                    entries[index] = new
+                return
+        entries.append(new)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+    @property
+    def changed(self) -> bool:
+        return self.empty or self.data != self.original
+
+    # ---- the text ----------------------------------------------------------------------------
+    def dump(self) -> str:
+        """The file's text with the model's changes spliced in; verified by parsing it again."""
+        if not self.changed:
+            return self.bom + self.text
+        text = self._render()
+        try:
+            _, data, _ = _compose(text, self.source)
+        except InputError:
+            data = _INVALID
+        if data != self.data:
+            raise EditError(
+                f"{self.source}: kcm could not edit this file's YAML without changing other data "
+                "(anchors or an unusual layout); nothing was written"
+            )
+        return self.bom + text
+
+    def _render(self) -> str:
+        if self.empty:
+            return self._render_whole()
+        edits: list[tuple[int, int, str]] = []
+        root = self.root
+        assert isinstance(root, MappingNode)
+        keys = {key.value: (key, value) for key, value in root.value if isinstance(key, ScalarNode)}
+        appended: list[str] = []
+        for key, value in self.data.items():
+            if key not in keys:
+                appended.append(key)
+                continue
+            key_node, value_node = keys[key]
+            if key in SECTIONS and isinstance(value, list):
+                edits.extend(self._section_edits(key, key_node, value_node, value, bool(root.flow_style)))
+            elif value != self.original.get(key):
+                edits.append(self._replace(value_node, value, bool(root.flow_style), whole=True))
+        if set(self.original) - set(self.data):
+            raise EditError(f"{self.source}: removing top-level keys is not supported")
+        if appended:
+            edits.append(self._append_keys(root, appended))
+        return self._splice(edits)
+
+    def _render_whole(self) -> str:
+        body = self.style.newline.join(yamltext.block(self.data, 0, self.style)) + self.style.newline
+        root = self.root
+        if isinstance(root, MappingNode | SequenceNode | ScalarNode) and not (
+            isinstance(root, ScalarNode) and root.value == ""
+        ):
+            # `{}`, `null`, `~`: the document's only content, replaced by the new one.
+            start, end = root.start_mark.index, self._end(root)
+            return self.text[:start] + body.rstrip("\r\n") + self.text[end:]
+        text = self.text
+        if text and not text.endswith("\n"):
+            text += self.style.newline
+        return text + body
+
+    def _splice(self, edits: list[tuple[int, int, str]]) -> str:
+        out: list[str] = []
+        position = 0
+        for start, end, replacement in sorted(edits, key=lambda edit: (edit[0], edit[1])):
+            if start < position:
+                raise EditError(f"{self.source}: overlapping edits; nothing was written")
+            out.append(self.text[position:start])
+            out.append(replacement)
+            position = end
+        out.append(self.text[position:])
+        return "".join(out)
+
+    def _nl(self, lines: list[str]) -> str:
+        return self.style.newline.join(lines)
+
+    def _section_edits(
+        self, section: str, key: Node, node: Node, entries: list[dict[str, Any]], in_flow: bool
+    ) -> Iterator[tuple[int, int, str]]:
+        original = self.original.get(section) or []
+        items = node.value if isinstance(node, SequenceNode) else []
+        kept = [entry.get("name") for entry in entries[: len(original)]]
+        if len(entries) < len(original) or kept != [entry.get("name") for entry in original]:
+            raise EditError(f"{self.source}: removing entries is not supported")
+        for item, old, new in zip(items, original, entries, strict=False):
+            if new is not old and new != old:
+                yield self._update(
+                    item,
+                    old,
+                    new,
+                    bool(node.flow_style) if isinstance(node, SequenceNode) else False,
+                )
+        added = entries[len(original) :]
+        if not added:
+            return
+        if isinstance(node, SequenceNode) and node.flow_style and (node.value or in_flow):
+            close = node.end_mark.index - 1
+            sep = ", " if node.value else ""
+            yield close, close, sep + ", ".join(yamltext.flow(entry) for entry in added)
+        elif isinstance(node, SequenceNode) and node.value:
+            last = node.value[-1]
+            dash = self.text.rfind("-", 0, last.start_mark.index)
+            column = dash - (self.text.rfind("\n", 0, dash) + 1)
+            gap = last.start_mark.column - column
+            lines = [
+                " " * column
+                + "-"
+                + " " * (gap - 1)
+                + self._nl(yamltext.block(entry, column + gap, self.style))
+                for entry in added
+            ]
+            yield self._after_line(self._end(last), lines)
+        elif in_flow:
+            yield node.start_mark.index, self._end(node), yamltext.flow(entries)
+        else:
+            # `clusters: []`, `clusters: null`, `clusters:`: the key takes a block list under it.
+            colon = self.text.index(":", key.end_mark.index)
+            empty_plain = isinstance(node, ScalarNode) and node.value == "" and not node.style
+            end = colon + 1 if empty_plain else self._end(node)
+            if not empty_plain:
+                yield colon + 1, end, ""
+            column = key.start_mark.column + self.style.seq_indent
+            yield self._after_line(end, yamltext.sequence(added, column, self.style))
+
+    def _after_line(self, index: int, lines: list[str]) -> tuple[int, int, str]:
+        """Insert whole lines after the line that holds `index`."""
+        newline = self.text.find("\n", index)
+        body = self._nl(lines) + self.style.newline
+        if newline < 0:  # the file has no final newline, and keeps having none
+            return (
+                len(self.text),
+                len(self.text),
+                self.style.newline + body[: -len(self.style.newline)],
+            )
+        return newline + 1, newline + 1, body
+
+    def _append_keys(self, root: MappingNode, keys: list[str]) -> tuple[int, int, str]:
+        values = {key: self.data[key] for key in keys}
+        if root.flow_style:
+            close = root.end_mark.index - 1
+            sep = ", " if root.value else ""
+            return close, close, sep + yamltext.flow(values)[1:-1]
+        column = root.start_mark.column
+        lines = yamltext.block(values, column, self.style)
+        lines[0] = " " * column + lines[0]
+        return self._after_line(self._end(root), lines)
+
+    def _update(self, node: Node, old: Any, new: Any, in_flow: bool) -> tuple[int, int, str]:
+        """Change one entry: scalars in place where the shape is unchanged, else the whole entry."""
+        patches = self._patch(node, old, new, in_flow)
+        if patches is not None and len(patches) == 1:
+            return patches[0]
+        if patches:
+            # Several scalar patches inside one entry: apply them to the entry's own text.
+            start, end = node.start_mark.index, self._end(node)
+            pieces, position = [], start
+            for patch_start, patch_end, text in sorted(patches):
+                pieces += [self.text[position:patch_start], text]
+                position = patch_end
+            pieces.append(self.text[position:end])
+            return start, end, "".join(pieces)
+        return self._replace(node, new, in_flow, whole=True)
+
+    def _patch(self, node: Node, old: Any, new: Any, in_flow: bool) -> list[tuple[int, int, str]] | None:
+        if old == new:
+            return []
+        if self._refs.get(id(node), 0) > 1:
+            return None
+        if isinstance(node, ScalarNode):
+            single_line = node.start_mark.line == node.end_mark.line
+            if node.style in ("|", ">") or not single_line or (node.value == "" and not node.style):
+                return None
+            if isinstance(new, dict | list) or self.text[node.start_mark.index] in "!&":
+                return None
+            return [(node.start_mark.index, node.end_mark.index, yamltext.scalar(new, in_flow))]
+        inner_flow = in_flow or bool(getattr(node, "flow_style", False))
+        if isinstance(node, MappingNode) and isinstance(old, dict) and isinstance(new, dict):
+            if list(old) != list(new) or len(node.value) != len(old):
+                return None
+            patches: list[tuple[int, int, str]] = []
+            for (_, value_node), key in zip(node.value, old, strict=True):
+                found = self._patch(value_node, old[key], new[key], inner_flow)
+                if found is None:
+                    return None
+                patches += found
+            return patches
+        if isinstance(node, SequenceNode) and isinstance(old, list) and isinstance(new, list):
+            if len(old) != len(new):
+                return None
+            patches = []
+            for item_node, old_item, new_item in zip(node.value, old, new, strict=True):
+                found = self._patch(item_node, old_item, new_item, inner_flow)
+                if found is None:
+                    return None
+                patches += found
+            return patches
+        return None
+
+    def _replace(self, node: Node, value: Any, in_flow: bool, whole: bool) -> tuple[int, int, str]:
+        start, end = node.start_mark.index, self._end(node)
+        if in_flow or not isinstance(value, dict | list) or not value:
+            return start, end, yamltext.flow(value)
+        if isinstance(value, dict):
+            return start, end, self._nl(yamltext.block(value, node.start_mark.column, self.style))
+        lines = yamltext.sequence(value, node.start_mark.column, self.style)
+        return start, end, self._nl(lines).lstrip(" ")
+
+    def _end(self, node: Node) -> int:
+        """Where a node's own text ends: after its last character, before trailing comments."""
+        if isinstance(node, ScalarNode):
+            if node.style in ("|", ">"):
+                return len(self.text[: node.end_mark.index].rstrip())
+            return int(node.end_mark.index)
+        assert isinstance(node, MappingNode | SequenceNode)
+        if node.flow_style or not node.value:
+            return int(node.end_mark.index)
+        if isinstance(node, MappingNode):
+            key, last = node.value[-1]
+            if last.start_mark.index < key.end_mark.index:
+                return self._alias_end(key.end_mark.index)
+            return self._end(last)
+        last = node.value[-1]
+        previous_end = node.value[-2].start_mark.index if len(node.value) > 1 else node.start_mark.index
+        if last.start_mark.index < previous_end:
+            raise EditError(f"{self.source}: an alias ends a list kcm must edit; nothing was written")
+        return self._end(last)
+
+    def _alias_end(self, index: int) -> int:
+        """The end of `*name` in `key: *name`, where the node's marks point at its anchor."""
+        star = self.text.index("*", index)
+        end = star + 1
+        while end < len(self.text) and not self.text[end].isspace() and self.text[end] not in ",]}":
+            end += 1
+        return end
+
+
+def loads(text: str, source: str = "<kubeconfig>") -> Document:
+    """Parse kubeconfig text; raises `InputError` with file:line:column for bad input."""
+    return Document(text, source)

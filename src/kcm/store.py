@@ -1,0 +1,278 @@
+"""Where kubeconfig text meets the disk: kubectl's lock, atomic writes, backups, undo.
+
+Lock protocol: `<file>.lock` created exclusively (kubectl's), through filelock's SoftFileLock, which also
+records our PID and host so that a lock left by a dead process can be reclaimed. kubectl gives up at once
+when it meets the lock, so it is held only around read-plan-write, never around AWS calls.
+
+A watchdog process, forked when the lock is taken, removes the lock and our temporary files if kcm
+dies without doing so (SIGKILL included): no crash leaves a lock that blocks kubectl, or a stray file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import SoftFileLock, Timeout
+
+from kcm.errors import InputError, KcmError, LockError
+
+LOCK_TIMEOUT = 30.0
+BACKUPS_KEPT = 5
+_TEMP_TAG = ".kcm-"
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text exactly as stored (newlines untouched), or None when it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a kubeconfig file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text file (invalid UTF-8 at byte {exc.start})") from None
+
+
+def _temp_name(target: Path, pid: int) -> str:
+    return f".{target.name}{_TEMP_TAG}{pid}-{os.urandom(4).hex()}.tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Temporary files of ours whose writer is gone (a crash before the watchdog could act)."""
+    prefix = f".{name}{_TEMP_TAG}"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            pid = entry.name[len(prefix) :].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
+    """Replace `target` with `text`: temp file beside it, fsync, rename; keeps mode and owner."""
+    directory = target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        info: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        info = None
+    file_mode = mode if mode is not None else (info.st_mode & 0o7777 if info else 0o600)
+    temp = directory / _temp_name(target, os.getpid())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(text.encode("utf-8"))
+            stream.flush()
+            os.fchmod(stream.fileno(), file_mode)
+            if info is not None and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(stream.fileno(), info.st_uid, info.st_gid)
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class _Watchdog:
+    """A forked child that cleans up after us if we die holding the lock."""
+
+    def __init__(self, lock_path: Path, temp_dirs: list[Path]) -> None:
+        self.lock_path = lock_path
+        self.temp_dirs = temp_dirs
+        self.pid = 0
+        self.write_end = -1
+
+    def __enter__(self) -> _Watchdog:
+        read_end, self.write_end = os.pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: wait for the parent's end of the pipe to close
+            try:
+                os.close(self.write_end)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                while os.read(read_end, 64):
+                    pass
+                self._clean(parent)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        return self
+
+    def _clean(self, parent: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            lines = self.lock_path.read_text().splitlines()
+            if lines[:2] == [str(parent), socket.gethostname()]:
+                os.unlink(self.lock_path)
+        mark = f"{_TEMP_TAG}{parent}-"
+        for directory in self.temp_dirs:
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(directory):
+                    if entry.name.startswith(".") and mark in entry.name and entry.name.endswith(".tmp"):
+                        os.unlink(entry.path)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.write_end)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _lock_holder(lock_path: Path) -> str:
+    try:
+        lines = lock_path.read_text().splitlines()
+        age = time.time() - lock_path.stat().st_mtime
+    except (OSError, ValueError):
+        return "another process"
+    if len(lines) >= 2 and lines[0].isdigit():
+        return f"PID {lines[0]} on {lines[1]} (for {age:.0f}s)"
+    return f"kubectl or another tool (for {age:.0f}s)"
+
+
+@dataclass
+class Edit:
+    """The text under the lock, and the text to write (None: leave the file alone)."""
+
+    path: Path
+    target: Path
+    text: str | None
+    new_text: str | None = None
+
+
+def backups_dir() -> Path:
+    import platformdirs  # only writers need it
+
+    return Path(platformdirs.user_state_dir("kcm")) / "backups"
+
+
+def _backup_folder(target: Path) -> Path:
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:12]
+    return backups_dir() / f"{target.name}-{digest}"
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def _save_backup(target: Path, before: str | None, after: str) -> None:
+    folder = _backup_folder(target)
+    _private_dir(folder)
+    stamp = f"{time.time_ns():020d}"
+    meta = {
+        "path": str(target),
+        "existed": before is not None,
+        "written_sha256": hashlib.sha256(after.encode()).hexdigest(),
+    }
+    if before is not None:
+        write_atomic(folder / f"{stamp}.yaml", before, mode=0o600)
+    write_atomic(folder / f"{stamp}.json", json.dumps(meta), mode=0o600)
+    stamps = sorted({p.stem for p in folder.glob("*.json")})
+    for old in stamps[:-BACKUPS_KEPT]:
+        for suffix in (".yaml", ".json"):
+            with contextlib.suppress(FileNotFoundError):
+                (folder / f"{old}{suffix}").unlink()
+
+
+@contextlib.contextmanager
+def edit(
+    path: Path, *, write: bool = True, backup: bool = True, timeout: float = LOCK_TIMEOUT
+) -> Iterator[Edit]:
+    """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed."""
+    path = Path(os.path.abspath(path))
+    target = Path(os.path.realpath(path))  # a symlinked kubeconfig stays a link to the new text
+    if not write:
+        yield Edit(path, target, read_text(target))
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{target.parent}: cannot create directory: {exc.strerror}") from None
+    lock_path = Path(f"{path}.lock")
+    lock = SoftFileLock(lock_path, timeout=timeout, poll_interval=0.02)
+    temp_dirs = [target.parent, _backup_folder(target)]
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockError(
+            f"{lock_path}: locked by {_lock_holder(lock_path)}; waited {timeout:.0f}s "
+            "(delete the lock file if no kcm or kubectl is running)"
+        ) from None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise InputError(f"{lock_path}: cannot create lock file: {exc.strerror}") from None
+        raise
+    try:
+        with _Watchdog(lock_path, temp_dirs):
+            _remove_stale_temps(target.parent, target.name)
+            current = Edit(path, target, read_text(target))
+            yield current
+            if current.new_text is not None and current.new_text != current.text:
+                if backup:
+                    _save_backup(target, current.text, current.new_text)
+                write_atomic(target, current.new_text)
+    finally:
+        lock.release()
+
+
+def undo(path: Path, *, force: bool = False) -> str:
+    """Put back the file as it was before kcm's last write to it; returns what was done."""
+    path = Path(os.path.abspath(path))
+    target = Path(os.path.realpath(path))
+    folder = _backup_folder(target)
+    stamps = sorted({p.stem for p in folder.glob("*.json")}) if folder.is_dir() else []
+    if not stamps:
+        raise KcmError(f"{target}: kcm has no backup of this file")
+    latest = stamps[-1]
+    meta = json.loads((folder / f"{latest}.json").read_text())
+    with edit(path, backup=False) as current:
+        now = hashlib.sha256((current.text or "").encode()).hexdigest()
+        if now != meta["written_sha256"] and not force:
+            raise KcmError(
+                f"{target}: changed since kcm last wrote it; `kcm undo --force` puts back the "
+                "older version anyway"
+            )
+        if meta["existed"]:
+            # the restore itself is not backed up: undo walks back one write at a time
+            current.new_text = (folder / f"{latest}.yaml").read_bytes().decode("utf-8")
+            action = f"Restored {target} as it was before kcm's last change"
+        else:
+            target.unlink(missing_ok=True)
+            action = f"Removed {target}: kcm had created it"
+    for suffix in (".yaml", ".json"):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / f"{latest}{suffix}").unlink()
+    return action
