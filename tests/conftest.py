@@ -1,0 +1,93 @@
+"""Every test runs in its own HOME with no AWS credentials and no KUBECONFIG of the developer's."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from embedded_aws import embedded_aws, reset
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in ("KUBECONFIG",):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws/config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws/credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture(scope="session")
+def aws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with embedded_aws(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+@dataclass
+class Aws:
+    """The embedded AWS, emptied for each test, with the environment pointing at it."""
+
+    url: str
+    home: Path
+
+    def client(self, service: str, region: str = "us-east-1", **credentials: Any) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=region, endpoint_url=self.url, **credentials)
+
+    def in_account(self, account: str, service: str, region: str = "us-east-1") -> Any:
+        """A client acting in `account`, reached the way kcm reaches it: sts:AssumeRole."""
+        role = f"arn:aws:iam::{account}:role/admin"
+        creds = self.client("sts").assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+        return self.client(
+            service,
+            region,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    def cluster(self, name: str, region: str = "us-east-1", account: str | None = None) -> dict[str, Any]:
+        eks = self.in_account(account, "eks", region) if account else self.client("eks", region)
+        eks.create_cluster(
+            name=name,
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": []},
+        )
+        cluster: dict[str, Any] = eks.describe_cluster(name=name)["cluster"]
+        return cluster
+
+    def profiles(self, text: str, credentials: str = "") -> None:
+        folder = self.home / ".aws"
+        folder.mkdir(exist_ok=True)
+        (folder / "config").write_text(text)
+        (folder / "credentials").write_text(credentials)
+
+
+@pytest.fixture
+def aws(aws_server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    reset(aws_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return Aws(aws_server, isolated)
