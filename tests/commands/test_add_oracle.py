@@ -255,7 +255,7 @@ def test_verbose_prints_entries_as_aws_does(world: str, aws: Aws, tmp_path: Path
 
 
 def test_outposts_cluster_uses_cluster_id_as_aws_cli_does() -> None:
-    """moto drops outpostConfig, so the AWS CLI's own entry builder is the oracle, fed a recorded description."""
+    """moto drops outpostConfig: the AWS CLI's own entry builder is the oracle, fed a description."""
     import argparse
 
     from awscli.customizations.eks.update_kubeconfig import EKSClient
