@@ -1,0 +1,217 @@
+"""The round-trip promise, checked on a corpus of real-world kubeconfig files.
+
+For every file in fixtures/kubeconfigs/: an unchanged load + dump is byte-identical; upserting an EKS
+cluster, user and context (as `aws eks update-kubeconfig` writes them) keeps every original line in
+order, means exactly the original data plus the upserts (PyYAML as the oracle), is idempotent, keeps
+the newline style, and is read by the real kubectl.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kcm.kubeconfig import loads
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kubeconfigs"
+FILES = sorted(path for path in FIXTURES.iterdir() if path.is_file())
+KUBECTL = shutil.which("kubectl")
+
+ARN = "arn:aws:eks:us-east-1:111122223333:cluster/prod-blue"
+ALIAS = "eks-prod"
+SERVER = "https://0123456789ABCDEF0123456789ABCDEF.gr7.us-east-1.eks.amazonaws.com"
+CA_DATA = (
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJN"
+    "d0VRWURWUVFERXdwcmRXSmwKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+)
+CLUSTER = {"cluster": {"certificate-authority-data": CA_DATA, "server": SERVER}, "name": ARN}
+USER = {
+    "name": ARN,
+    "user": {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "args": ["--region", "us-east-1", "eks", "get-token", "--cluster-name", "prod-blue"]
+            + ["--output", "json"],
+            "command": "aws",
+            "env": [{"name": "AWS_PROFILE", "value": "prod"}],
+        }
+    },
+}
+CONTEXT = {"context": {"cluster": ARN, "user": ARN}, "name": ALIAS}
+UPSERTS = (("clusters", CLUSTER), ("users", USER), ("contexts", CONTEXT))
+# What the AWS CLI starts an empty (or comment-only) file with.
+SKELETON = {
+    "apiVersion": "v1",
+    "clusters": [],
+    "contexts": [],
+    "current-context": "",
+    "kind": "Config",
+    "preferences": {},
+    "users": [],
+}
+
+corpus = pytest.mark.parametrize("path", FILES, ids=[path.name for path in FILES])
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+
+
+def read(path: Path) -> str:
+    return path.read_bytes().decode()
+
+
+def upsert_all(text: str, source: str) -> Any:
+    doc = loads(text, source)
+    for section, entry in UPSERTS:
+        doc.upsert(section, entry)
+    doc.set("current-context", ALIAS)
+    return doc
+
+
+@functools.cache
+def updated(name: str) -> str:
+    """The dumped text of a fixture after the upserts (computed once per file)."""
+    return str(upsert_all(read(FIXTURES / name), name).dump())
+
+
+def expected_data(text: str) -> Any:
+    """The aws-cli semantics: an entry with the same name is replaced whole, else appended."""
+    data = copy.deepcopy(yaml.safe_load(text))
+    if data is None:
+        data = copy.deepcopy(SKELETON)
+    for section, entry in UPSERTS:
+        entries = data.get(section) or []
+        names = [item["name"] for item in entries]
+        if entry["name"] in names:
+            entries[names.index(entry["name"])] = entry
+        else:
+            entries.append(entry)
+        data[section] = entries
+    data["current-context"] = ALIAS
+    return data
+
+
+def kubectl_view(path: Path) -> subprocess.CompletedProcess[str]:
+    assert KUBECTL is not None
+    return subprocess.run(
+        [KUBECTL, "config", "view", "--kubeconfig", str(path), "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# ---- which original lines the upserts may rewrite ---------------------------------------------------
+def last_line(node: Node) -> int:
+    """The 0-based line of a node's last character (PyYAML's block end marks overshoot)."""
+    if isinstance(node, ScalarNode):
+        end = node.end_mark
+        # a block scalar ends at the start of the line after it
+        return end.line - 1 if end.column == 0 and end.line > node.start_mark.line else end.line
+    if node.flow_style:
+        return node.end_mark.line
+    children = [part for pair in node.value for part in pair] if isinstance(node, MappingNode) else node.value
+    return max(last_line(child) for child in children)
+
+
+def rewritten_lines(text: str) -> set[int]:
+    """Lines of the original the upserts may change: a replaced entry, a flow or null section (which
+    gains entries inside its own text), the current-context value, a flow top-level mapping."""
+    root = yaml.compose(text)
+    if not isinstance(root, MappingNode):
+        return set()
+    data = yaml.safe_load(text)
+    new = dict(UPSERTS)
+    spans: list[Node] = []
+    for key, value in root.value:
+        if key.value == "current-context" and data.get("current-context") != ALIAS:
+            spans.append(value)
+        elif key.value in new:
+            if isinstance(value, SequenceNode) and value.value and not value.flow_style:
+                for item, entry in zip(value.value, data[key.value], strict=True):
+                    if entry.get("name") == new[key.value]["name"] and entry != new[key.value]:
+                        spans.append(item)
+            else:
+                spans.append(value)
+    lines = {line for node in spans for line in range(node.start_mark.line, last_line(node) + 1)}
+    if root.flow_style:
+        lines.add(root.end_mark.line)
+    return lines
+
+
+# ---- the tests ----------------------------------------------------------------------------------------
+def test_corpus_is_big_enough() -> None:
+    assert len(FILES) >= 25
+
+
+@needs_kubectl
+@corpus
+def test_fixture_is_a_kubeconfig_kubectl_reads(path: Path) -> None:
+    result = kubectl_view(path)
+    assert result.returncode == 0, result.stderr
+
+
+@corpus
+def test_unchanged_round_trip_is_byte_identical(path: Path) -> None:
+    text = read(path)
+    assert loads(text, path.name).dump() == text
+
+
+@corpus
+def test_original_lines_kept_in_order(path: Path) -> None:
+    text = read(path)
+    skip = rewritten_lines(text)
+    kept = [line for number, line in enumerate(text.split("\n")) if number not in skip]
+    out = iter(updated(path.name).split("\n"))
+    for line in kept:
+        assert any(line == candidate for candidate in out), f"original line lost or moved: {line!r}"
+
+
+@corpus
+def test_result_means_original_plus_upserts(path: Path) -> None:
+    assert yaml.safe_load(updated(path.name)) == expected_data(read(path))
+
+
+@corpus
+def test_second_upsert_changes_nothing(path: Path) -> None:
+    first = updated(path.name)
+    doc = upsert_all(first, path.name)
+    assert not doc.changed
+    assert doc.dump() == first
+
+
+@corpus
+def test_newline_style_kept(path: Path) -> None:
+    text, out = read(path), updated(path.name)
+    if "\r\n" in text:
+        assert out.count("\n") == out.count("\r\n"), "a CRLF file gained LF-only line endings"
+    else:
+        assert "\r" not in out
+    assert out.startswith("\ufeff") == text.startswith("\ufeff")
+    if text.strip():
+        assert out.endswith("\n") == text.endswith("\n")
+
+
+@needs_kubectl
+@corpus
+def test_kubectl_reads_result(path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_bytes(updated(path.name).encode())
+    result = kubectl_view(config)
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["current-context"] == ALIAS
+    contexts = {item["name"]: item["context"] for item in view["contexts"]}
+    assert contexts[ALIAS] == {"cluster": ARN, "user": ARN}
+    clusters = {item["name"]: item["cluster"] for item in view["clusters"]}
+    assert clusters[ARN]["server"] == SERVER
+    users = {item["name"]: item["user"] for item in view["users"]}
+    assert users[ARN]["exec"]["args"] == USER["user"]["exec"]["args"]
