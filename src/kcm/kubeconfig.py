@@ -8,7 +8,9 @@ the model, or nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ class _Builder:
         self.text = text
         self.source = source
         self.refs: dict[int, int] = {}
+        self.shared: dict[int, Node] = {}  # nodes reached more than once: anchors with aliases
         self.alias_nodes = 0
         self.path: set[int] = set()
 
@@ -67,6 +70,8 @@ class _Builder:
         seen = self.refs.get(key, 0)
         self.refs[key] = seen + 1
         aliased = aliased or seen > 0
+        if seen:
+            self.shared[key] = node
         if aliased:
             self.alias_nodes += 1
             if self.alias_nodes > _ALIAS_BUDGET:
@@ -116,7 +121,28 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return line + 1, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def _compose(text: str, source: str) -> tuple[Node | None, Any, dict[int, int]]:
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Parsing allocates ~50 nodes per cluster, none in cycles: the collector's passes over them are
+    more than half of a 1,000-cluster parse, and find nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_Parsed = tuple[Node | None, Any, dict[int, int], dict[int, Node]]
+
+
+def _compose(text: str, source: str) -> _Parsed:
+    with _no_gc():
+        return _compose_nodes(text, source)
+
+
+def _compose_nodes(text: str, source: str) -> _Parsed:
     try:
         root = CBaseLoader(text).get_single_node()
     except MarkedYAMLError as exc:
@@ -133,13 +159,13 @@ def _compose(text: str, source: str) -> tuple[Node | None, Any, dict[int, int]]:
         reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
         raise InputError(f"{where}: invalid YAML: {reason}") from exc
     if root is None:
-        return None, None, {}
+        return None, None, {}, {}
     builder = _Builder(text, source)
     try:
         data = builder.build(root)
     except RecursionError as exc:
         raise InputError(f"{source}: YAML nested too deeply") from exc
-    return root, data, builder.refs
+    return root, data, builder.refs, builder.shared
 
 
 def _validate(root: Node | None, data: Any, source: str) -> None:
@@ -219,7 +245,7 @@ class Document:
         self.source = source
         self.bom = "\ufeff" if text.startswith("\ufeff") else ""
         self.text = text[len(self.bom) :]
-        self.root, original, self._refs = _compose(self.text, source)
+        self.root, original, self._refs, self._nodes = _compose(self.text, source)
         _validate(self.root, original, source)
         self.style = _detect_style(self.text, self.root)
         self.empty = not isinstance(original, dict)
@@ -256,7 +282,7 @@ class Document:
 
     @property
     def changed(self) -> bool:
-        return self.empty or self.data != self.original
+        return self.data != self.original
 
     # ---- the text ----------------------------------------------------------------------------
     def dump(self) -> str:
@@ -265,7 +291,7 @@ class Document:
             return self.bom + self.text
         text = self._render()
         try:
-            _, data, _ = _compose(text, self.source)
+            data = _compose(text, self.source)[1]
         except InputError:
             data = _INVALID
         if data != self.data:
@@ -337,6 +363,7 @@ class Document:
             raise EditError(f"{self.source}: removing entries is not supported")
         for item, old, new in zip(items, original, entries, strict=False):
             if new is not old and new != old:
+                self._check_anchors(section, item, old)
                 yield self._update(
                     item,
                     old,
@@ -368,15 +395,51 @@ class Document:
         else:
             # `clusters: []`, `clusters: null`, `clusters:`: the key takes a block list under it.
             colon = self.text.index(":", key.end_mark.index)
-            empty_plain = isinstance(node, ScalarNode) and node.value == "" and not node.style
+            empty_plain = self._empty_plain(node)
             end = colon + 1 if empty_plain else self._end(node)
             if not empty_plain:
                 yield colon + 1, end, ""
             column = key.start_mark.column + self.style.seq_indent
             yield self._after_line(end, yamltext.sequence(added, column, self.style))
 
+    def _check_anchors(self, section: str, item: Node, entry: dict[str, Any]) -> None:
+        """Rewriting an entry that defines an anchor used outside it would break the aliases."""
+        start, end = item.start_mark.index, self._end(item)
+        inside: dict[int, int] = {}
+        stack = [item]
+        while stack:
+            node = stack.pop()
+            inside[id(node)] = inside.get(id(node), 0) + 1
+            if inside[id(node)] > 1:
+                continue
+            if isinstance(node, MappingNode):
+                stack.extend(value for pair in node.value for value in pair)
+            elif isinstance(node, SequenceNode):
+                stack.extend(node.value)
+        for key, count in inside.items():
+            anchor = self._nodes.get(key)
+            if anchor is None or self._refs.get(key, 0) <= count:
+                continue
+            if start <= anchor.start_mark.index < end:
+                raise EditError(
+                    f"{self.source}:{anchor.start_mark.line + 1}: '{section}' entry {entry.get('name')!r} "
+                    "defines a YAML anchor that other entries use; kcm will not rewrite it "
+                    "(expand the aliases by hand first); nothing was written"
+                )
+
+    def _empty_plain(self, node: Node) -> bool:
+        """`key:` with nothing after it (a tagged `!!null` is not nothing: its tag must go too)."""
+        return (
+            isinstance(node, ScalarNode)
+            and node.value == ""
+            and not node.style
+            and self.text[node.start_mark.index : node.start_mark.index + 1] != "!"
+        )
+
     def _after_line(self, index: int, lines: list[str]) -> tuple[int, int, str]:
         """Insert whole lines after the line that holds `index`."""
+        if index > 0 and self.text[index - 1] == "\n":  # `index` already starts a line (a `|+` block ended)
+            return index, index, self._nl(lines) + self.style.newline
         newline = self.text.find("\n", index)
         body = self._nl(lines) + self.style.newline
         if newline < 0:  # the file has no final newline, and keeps having none
@@ -451,6 +514,8 @@ class Document:
 
     def _replace(self, node: Node, value: Any, in_flow: bool, whole: bool) -> tuple[int, int, str]:
         start, end = node.start_mark.index, self._end(node)
+        if self._empty_plain(node) and not isinstance(value, dict | list):
+            return start, start, " " + yamltext.scalar(value, in_flow)
         if in_flow or not isinstance(value, dict | list) or not value:
             return start, end, yamltext.flow(value)
         if isinstance(value, dict):
@@ -462,7 +527,11 @@ class Document:
         """Where a node's own text ends: after its last character, before trailing comments."""
         if isinstance(node, ScalarNode):
             if node.style in ("|", ">"):
-                return len(self.text[: node.end_mark.index].rstrip())
+                end = int(node.end_mark.index)
+                header = self.text[node.start_mark.index : self.text.find("\n", node.start_mark.index)]
+                if "+" in header:  # keep-chomping: trailing newlines are the value's own
+                    return end
+                return len(self.text[:end].rstrip())
             return int(node.end_mark.index)
         assert isinstance(node, MappingNode | SequenceNode)
         if node.flow_style or not node.value:

@@ -5,7 +5,6 @@ Pure string work: no parser. `kubeconfig.py` splices what this renders into a fi
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -109,7 +108,19 @@ def scalar(value: Any, flow: bool = False) -> str:
         return value
     if value.isprintable():
         return "'" + value.replace("'", "''") + "'"
-    return json.dumps(value, ensure_ascii=False)
+    return '"' + "".join(_escape(ch) for ch in value) + '"'
+
+
+def _escape(ch: str) -> str:
+    """One character inside a double-quoted scalar; anything not printable as an escape."""
+    if ch in '"\\':
+        return "\\" + ch
+    if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF:
+        return ch
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True)
