@@ -26,7 +26,7 @@ from filelock import SoftFileLock, Timeout
 
 from kcm.errors import InputError, KcmError, LockError
 
-LOCK_TIMEOUT = 30.0
+LOCK_TIMEOUT = float(os.environ.get("KCM_LOCK_TIMEOUT", "30"))
 BACKUPS_KEPT = 5
 _TEMP_TAG = ".kcm-"
 

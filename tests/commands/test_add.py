@@ -145,7 +145,7 @@ def test_dry_run_prints_the_merged_file_with_its_comments_and_writes_nothing(
 
 def test_no_name_uses_the_only_cluster(prod: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "config"
-    code, out, err = kcm("add", "--alias", "prod", "--kubeconfig", str(config))
+    code, _, err = kcm("add", "--alias", "prod", "--kubeconfig", str(config))
     assert code == 0, err
     assert yaml.safe_load(config.read_text())["clusters"][0]["name"] == prod["arn"]
 
