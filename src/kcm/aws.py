@@ -30,7 +30,7 @@ def effective_profile(profile: str | None) -> str | None:
 
 
 def _where(profile: str | None, region: str | None) -> str:
-    source = f"profile '{profile}'" if profile else "the default credentials"
+    source = f"profile '{profile}'" if profile else "the default credential chain"
     return f"{source}, region {region}" if region else source
 
 
@@ -75,8 +75,8 @@ def explain(exc: Exception, action: str, profile: str | None, region: str | None
     who = _where(profile, region)
     if isinstance(exc, bx.NoCredentialsError):
         return AwsError(
-            f"{action}: no AWS credentials for {who} (set AWS_PROFILE, pass --profile, "
-            "or run `aws configure`)"
+            f"{action}: no AWS credentials found ({who}); set AWS_PROFILE, pass --profile, "
+            "or run `aws configure` or `aws sso login`"
         )
     if isinstance(exc, bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError | bx.TokenRetrievalError):
         return AwsError(

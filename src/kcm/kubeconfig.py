@@ -317,7 +317,7 @@ class Document:
             if key in SECTIONS and isinstance(value, list):
                 edits.extend(self._section_edits(key, key_node, value_node, value, bool(root.flow_style)))
             elif value != self.original.get(key):
-                edits.append(self._replace(value_node, value, bool(root.flow_style), whole=True))
+                edits.append(self._replace(value_node, value, bool(root.flow_style)))
         if set(self.original) - set(self.data):
             raise EditError(f"{self.source}: removing top-level keys is not supported")
         if appended:
@@ -475,7 +475,7 @@ class Document:
                 position = patch_end
             pieces.append(self.text[position:end])
             return start, end, "".join(pieces)
-        return self._replace(node, new, in_flow, whole=True)
+        return self._replace(node, new, in_flow)
 
     def _patch(self, node: Node, old: Any, new: Any, in_flow: bool) -> list[tuple[int, int, str]] | None:
         if old == new:
@@ -512,7 +512,7 @@ class Document:
             return patches
         return None
 
-    def _replace(self, node: Node, value: Any, in_flow: bool, whole: bool) -> tuple[int, int, str]:
+    def _replace(self, node: Node, value: Any, in_flow: bool) -> tuple[int, int, str]:
         start, end = node.start_mark.index, self._end(node)
         if self._empty_plain(node) and not isinstance(value, dict | list):
             return start, start, " " + yamltext.scalar(value, in_flow)

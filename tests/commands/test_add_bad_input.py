@@ -83,7 +83,10 @@ def test_a_directory(aws: Aws, tmp_path: Path) -> None:
 
 
 ARG_CASES: dict[str, tuple[list[str], str]] = {
-    "unknown-cluster": (["nope"], "cluster 'nope' not found for the default credentials, region us-east-1"),
+    "unknown-cluster": (
+        ["nope"],
+        "cluster 'nope' not found for the default credential chain, region us-east-1",
+    ),
     "invalid-role-arn": (["prod", "--role-arn", "admin"], "--role-arn 'admin' is not an IAM role ARN"),
     "invalid-assume-role-arn": (
         ["prod", "--assume-role-arn", "arn:aws:iam::12:role/x"],
@@ -110,6 +113,14 @@ def test_no_region_anywhere(aws: Aws, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     run = _kcm("add", "prod", "--kubeconfig", "config", cwd=tmp_path)
     _assert_one_line_error(run, "You must specify a region")
+
+
+def test_no_credentials_at_all(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    run = _kcm("add", "prod", "--kubeconfig", "config", cwd=tmp_path)
+    _assert_one_line_error(run, "no AWS credentials found (the default credential chain, region us-east-1)")
+    assert not (tmp_path / "config").exists()
 
 
 def test_unreachable_endpoint(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
