@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedded_aws import embedded_aws  # noqa: E402
+from embedded_aws import embedded_aws
 
 KCM = str(Path(sys.executable).with_name("kcm"))
 HAND_WRITTEN = """# My kubeconfig: kcm keeps every comment, and the layout, of this file.
@@ -57,7 +57,11 @@ def main() -> None:
         import boto3
 
         eks = boto3.client(
-            "eks", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="demo", aws_secret_access_key="demo"
+            "eks",
+            region_name="eu-west-1",
+            endpoint_url=url,
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
         )
         eks.create_cluster(name="payments-prod", roleArn="arn:aws:iam::123456789012:role/eks",
                            resourcesVpcConfig={"subnetIds": []})  # fmt: skip
@@ -72,7 +76,10 @@ def main() -> None:
         print(f"\n$ cat ~/.kube/config    # mode {oct(config.stat().st_mode & 0o777)}\n")
         for line in config.read_text().splitlines():  # long CA data shortened for the screen
             print(line if len(line) <= 100 else line[:96] + " ...")
-        if subprocess.run(["kubectl", "version", "--client"], capture_output=True, check=False).returncode == 0:
+        if (
+            subprocess.run(["kubectl", "version", "--client"], capture_output=True, check=False).returncode
+            == 0
+        ):
             print("$ kubectl config get-contexts")
             subprocess.run(["kubectl", "config", "get-contexts"], env=env, check=False)
         step("put the file back as it was", "undo", env=env)
