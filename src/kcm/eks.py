@@ -28,10 +28,6 @@ class EksCluster:
     def region(self) -> str:
         return self.arn.split(":")[3]
 
-    @property
-    def account_id(self) -> str:
-        return self.arn.split(":")[4]
-
 
 @dataclass(frozen=True)
 class Entries:

@@ -12,7 +12,6 @@ import contextlib
 import copy
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml.cyaml import CBaseLoader
@@ -40,12 +39,6 @@ def new_config() -> dict[str, Any]:
         "preferences": {},
         "users": [],
     }
-
-
-@dataclass
-class _Built:
-    data: Any
-    refs: dict[int, int]
 
 
 class _Builder:
