@@ -54,9 +54,19 @@ def session(profile: str | None, region: str | None) -> boto3.Session:
         for name in result.get_available_regions("eks", partition)
     }
     if known and chosen not in known:
-        origin = "--region" if region else _where(profile, None)
-        raise InputError(f"unknown AWS region '{chosen}' (from {origin}): EKS has no such region")
+        raise InputError(
+            f"unknown AWS region '{chosen}' (from {_region_source(region, profile)}): EKS has no such region"
+        )
     return result
+
+
+def _region_source(region: str | None, profile: str | None) -> str:
+    """Where botocore took the region from, in its order: flag, environment, profile."""
+    if region:
+        return "--region"
+    if os.environ.get("AWS_DEFAULT_REGION"):
+        return "AWS_DEFAULT_REGION"
+    return f"profile '{profile or 'default'}'"
 
 
 def _client(sess: boto3.Session, service: str, credentials: dict[str, str] | None = None) -> Any:

@@ -354,19 +354,15 @@ class Document:
         kept = [entry.get("name") for entry in entries[: len(original)]]
         if len(entries) < len(original) or kept != [entry.get("name") for entry in original]:
             raise EditError(f"{self.source}: removing entries is not supported")
+        flow_list = isinstance(node, SequenceNode) and bool(node.flow_style)
         for item, old, new in zip(items, original, entries, strict=False):
             if new is not old and new != old:
                 self._check_anchors(section, item, old)
-                yield self._update(
-                    item,
-                    old,
-                    new,
-                    bool(node.flow_style) if isinstance(node, SequenceNode) else False,
-                )
+                yield from self._update(item, old, new, flow_list)
         added = entries[len(original) :]
         if not added:
             return
-        if isinstance(node, SequenceNode) and node.flow_style and (node.value or in_flow):
+        if flow_list and (node.value or in_flow):
             close = node.end_mark.index - 1
             sep = ", " if node.value else ""
             yield close, close, sep + ", ".join(yamltext.flow(entry) for entry in added)
@@ -454,21 +450,10 @@ class Document:
         lines[0] = " " * column + lines[0]
         return self._after_line(self._end(root), lines)
 
-    def _update(self, node: Node, old: Any, new: Any, in_flow: bool) -> tuple[int, int, str]:
+    def _update(self, node: Node, old: Any, new: Any, in_flow: bool) -> list[tuple[int, int, str]]:
         """Change one entry: scalars in place where the shape is unchanged, else the whole entry."""
         patches = self._patch(node, old, new, in_flow)
-        if patches is not None and len(patches) == 1:
-            return patches[0]
-        if patches:
-            # Several scalar patches inside one entry: apply them to the entry's own text.
-            start, end = node.start_mark.index, self._end(node)
-            pieces, position = [], start
-            for patch_start, patch_end, text in sorted(patches):
-                pieces += [self.text[position:patch_start], text]
-                position = patch_end
-            pieces.append(self.text[position:end])
-            return start, end, "".join(pieces)
-        return self._replace(node, new, in_flow)
+        return patches if patches is not None else [self._replace(node, new, in_flow)]
 
     def _patch(self, node: Node, old: Any, new: Any, in_flow: bool) -> list[tuple[int, int, str]] | None:
         if old == new:
@@ -477,7 +462,7 @@ class Document:
             return None
         if isinstance(node, ScalarNode):
             single_line = node.start_mark.line == node.end_mark.line
-            if node.style in ("|", ">") or not single_line or (node.value == "" and not node.style):
+            if node.style in ("|", ">") or not single_line or self._empty_plain(node):
                 return None
             if isinstance(new, dict | list) or self.text[node.start_mark.index] in "!&":
                 return None

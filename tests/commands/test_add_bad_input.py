@@ -109,6 +109,14 @@ def test_bad_arguments(name: str, aws: Aws, tmp_path: Path) -> None:
     assert config.read_text() == "# mine\n"
 
 
+def test_an_unknown_region_names_where_it_came_from(
+    aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "mars-north-1")
+    run = _kcm("add", "prod", "--kubeconfig", "config", cwd=tmp_path)
+    _assert_one_line_error(run, "unknown AWS region 'mars-north-1' (from AWS_DEFAULT_REGION)")
+
+
 def test_no_region_anywhere(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     run = _kcm("add", "prod", "--kubeconfig", "config", cwd=tmp_path)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcm import eks, kubeconfig, paths, store
+from kcm import aws, eks, kubeconfig, paths, store  # boto3: the CLI imports this module only for `add`
 from kcm.eks import EksCluster, Entries
 from kcm.errors import AwsError, InputError, KcmError
 
@@ -39,8 +39,6 @@ Chooser = Callable[[str, list[str]], str]
 
 
 def _pick_cluster(options: AddOptions, choose: Chooser | None) -> str:
-    from kcm import aws
-
     region, names = aws.list_clusters(profile=options.profile, region=options.region)
     where = f"region {region}" + (f" of profile '{options.profile}'" if options.profile else "")
     if len(names) == 1:
@@ -53,8 +51,6 @@ def _pick_cluster(options: AddOptions, choose: Chooser | None) -> str:
 
 
 def _describe(options: AddOptions, choose: Chooser | None) -> tuple[str, EksCluster]:
-    from kcm import aws  # boto3 loads only for the commands that talk to AWS
-
     name = options.name or _pick_cluster(options, choose)
     cluster = aws.describe_cluster(
         name,
@@ -70,7 +66,7 @@ def choose_file(candidates: list[Path], cluster_arn: str, warn: Callable[[str], 
     if len(candidates) > 1:
         for path in candidates:
             try:
-                text = store.read_text(Path(path))
+                text = store.read_text(path)
                 if text is not None and kubeconfig.loads(text, str(path)).find("clusters", cluster_arn):
                     return path
             except KcmError as exc:
@@ -87,8 +83,6 @@ def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]
         if value is not None:
             eks.check_role_arn(value, flag)
     candidates = paths.kubeconfig_paths(options.kubeconfig)
-    from kcm import aws
-
     profile = aws.effective_profile(options.profile)
     requested, cluster = _describe(options, choose)
     new = eks.entries(
