@@ -71,9 +71,13 @@ def main() -> None:
         print(f"embedded AWS (moto_server) at {url}; one EKS cluster, payments-prod, in eu-west-1")
         step("the only cluster of the profile: no name needed", "add", "--alias", "prod",
              "--profile", "eks-admin", env=env)  # fmt: skip
+        before = config.stat()
         step("the same again: nothing changes, nothing is rewritten", "add", "--alias", "prod",
              "--profile", "eks-admin", env=env)  # fmt: skip
-        print(f"\n$ cat ~/.kube/config    # mode {oct(config.stat().st_mode & 0o777)}\n")
+        after = config.stat()
+        same = (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+        print(f"(file {'not rewritten: same inode and mtime' if same else 'REWRITTEN'})")
+        print(f"\n$ cat ~/.kube/config    # mode {config.stat().st_mode & 0o777:o}\n")
         for line in config.read_text().splitlines():  # long CA data shortened for the screen
             print(line if len(line) <= 100 else line[:96] + " ...")
         if (
