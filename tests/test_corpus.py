@@ -242,3 +242,102 @@ def test_kubectl_reads_result(path: Path, tmp_path: Path) -> None:
     assert clusters[ARN]["server"] == SERVER
     users = {item["name"]: item["user"] for item in view["users"]}
     assert users[ARN]["exec"]["args"] == USER["user"]["exec"]["args"]
+
+
+# ---- removal: what `kcm sync --prune` and `kcm rm` do ---------------------------------------------------
+# Removing an entry whose anchor other entries alias would break them: refused, like rewriting one.
+REMOVAL_REFUSED = {"anchors-aliases.yaml"}
+REMOVABLE = [path for path in FILES if path.name not in REMOVAL_REFUSED]
+removable = pytest.mark.parametrize("path", REMOVABLE, ids=[path.name for path in REMOVABLE])
+
+
+@pytest.mark.parametrize("name", sorted(REMOVAL_REFUSED))
+def test_removal_refused_when_it_breaks_an_alias(name: str) -> None:
+    with pytest.raises(EditError, match="defines a YAML anchor that other entries use"):
+        removed(name)
+
+
+def removals(text: str) -> list[tuple[str, str]]:
+    """The first and the last entry of every section: the two ends where splicing is hardest."""
+    data = yaml.safe_load(text) or {}
+    picked: list[tuple[str, str]] = []
+    for section in ("clusters", "contexts", "users"):
+        names = [entry["name"] for entry in data.get(section) or []]
+        picked += [(section, name) for name in dict.fromkeys(names[:1] + names[-1:])]
+    return picked
+
+
+@functools.cache
+def removed(name: str) -> str:
+    text = read(FIXTURES / name)
+    doc = loads(text, name)
+    for section, entry in removals(text):
+        assert doc.remove(section, entry)
+    return str(doc.dump())
+
+
+def expected_after_removal(text: str) -> Any:
+    data = copy.deepcopy(yaml.safe_load(text))
+    for section, name in removals(text):
+        data[section] = [entry for entry in data[section] if entry["name"] != name]
+    return data
+
+
+@removable
+def test_removal_means_original_minus_entries(path: Path) -> None:
+    text = read(path)
+    if not removals(text):
+        assert removed(path.name) == text
+        return
+    assert yaml.safe_load(removed(path.name)) == expected_after_removal(text)
+
+
+@removable
+def test_removal_keeps_every_line_outside_the_removed_entries(path: Path) -> None:
+    text = read(path)
+    root = yaml.compose(text)
+    if not isinstance(root, MappingNode) or root.flow_style:
+        return
+    gone = dict(removals(text))
+    spans: set[int] = set()
+    for key, value in root.value:
+        if key.value in gone and isinstance(value, SequenceNode):
+            if value.flow_style:
+                spans |= set(range(value.start_mark.line, value.end_mark.line + 1))
+                continue
+            names = [entry["name"] for entry in yaml.safe_load(text)[key.value]]
+            for item, entry_name in zip(value.value, names, strict=True):
+                if (key.value, entry_name) in removals(text):
+                    spans |= set(range(item.start_mark.line, last_line(item) + 1))
+            if all((key.value, entry_name) in removals(text) for entry_name in names):
+                spans.add(key.start_mark.line)
+    out = iter(removed(path.name).split("\n"))
+    for number, line in enumerate(text.split("\n")):
+        if number not in spans:
+            assert any(line == candidate for candidate in out), f"original line lost or moved: {line!r}"
+
+
+@removable
+def test_remove_everything_then_add(path: Path) -> None:
+    text = read(path)
+    doc = loads(text, path.name)
+    for entry in list(doc.entries("clusters")):
+        doc.remove("clusters", entry["name"])
+    doc.upsert("clusters", CLUSTER)
+    data = yaml.safe_load(doc.dump())
+    assert data["clusters"] == [CLUSTER]
+
+
+@needs_kubectl
+@removable
+def test_kubectl_reads_removal_result(path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_bytes(removed(path.name).encode())
+    result = kubectl_view(config, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_remove_missing_entry_is_a_no_op() -> None:
+    doc = loads(read(FIXTURES / "hand-commented.yaml"), "hand-commented.yaml")
+    assert not doc.remove("contexts", "no-such-context")
+    assert not doc.changed

@@ -270,6 +270,15 @@ class Document:
                 return
         entries.append(new)
 
+    def remove(self, section: str, name: str) -> bool:
+        """Drop the entry named `name`; False when there is none."""
+        entries = self.entries(section)
+        kept = [entry for entry in entries if entry.get("name") != name]
+        if len(kept) == len(entries):
+            return False
+        self.data[section] = kept
+        return True
+
     def set(self, key: str, value: Any) -> None:
         self.data[key] = value
 
@@ -351,15 +360,32 @@ class Document:
     ) -> Iterator[tuple[int, int, str]]:
         original = self.original.get(section) or []
         items = node.value if isinstance(node, SequenceNode) else []
-        kept = [entry.get("name") for entry in entries[: len(original)]]
-        if len(entries) < len(original) or kept != [entry.get("name") for entry in original]:
-            raise EditError(f"{self.source}: removing entries is not supported")
+        now = {entry.get("name"): entry for entry in entries}
+        kept = [entry.get("name") for entry in original if entry.get("name") in now]
+        if [entry.get("name") for entry in entries[: len(kept)]] != kept:
+            raise EditError(f"{self.source}: reordering entries is not supported")
+        added = entries[len(kept) :]
+        removed = [
+            (item, old) for item, old in zip(items, original, strict=False) if old.get("name") not in now
+        ]
+        for item, old in removed:
+            self._check_anchors(section, item, old)
         flow_list = isinstance(node, SequenceNode) and bool(node.flow_style)
-        for item, old, new in zip(items, original, entries, strict=False):
-            if new is not old and new != old:
+        if removed and (flow_list or in_flow):
+            # A flow list losing items is written again whole: its commas and layout are one line.
+            yield node.start_mark.index, self._end(node), yamltext.flow(entries)
+            return
+        for item, _ in removed:
+            yield self._delete_item(item)
+        if removed and not entries:  # the key would be left empty, that is null: it becomes `[]`
+            colon = self.text.index(":", key.end_mark.index)
+            yield colon + 1, colon + 1, " []"
+            return
+        for item, old in zip(items, original, strict=False):
+            new = now.get(old.get("name"))
+            if new is not None and new is not old and new != old:
                 self._check_anchors(section, item, old)
                 yield from self._update(item, old, new, flow_list)
-        added = entries[len(original) :]
         if not added:
             return
         if flow_list and (node.value or in_flow):
@@ -390,6 +416,17 @@ class Document:
                 yield colon + 1, end, ""
             column = key.start_mark.column + self.style.seq_indent
             yield self._after_line(end, yamltext.sequence(added, column, self.style))
+
+    def _delete_item(self, item: Node) -> tuple[int, int, str]:
+        """The lines of one block-list item, from its dash to its last line (and that line's comment)."""
+        dash = self.text.rfind("-", 0, item.start_mark.index)
+        line_start = self.text.rfind("\n", 0, dash) + 1
+        if self.text[line_start:dash].strip():
+            raise EditError(
+                f"{self.source}:{item.start_mark.line + 1}: an entry shares its line; nothing was written"
+            )
+        newline = self.text.find("\n", self._end(item))
+        return line_start, len(self.text) if newline < 0 else newline + 1, ""
 
     def _check_anchors(self, section: str, item: Node, entry: dict[str, Any]) -> None:
         """Rewriting an entry that defines an anchor used outside it would break the aliases."""
