@@ -153,8 +153,14 @@ def describe_cluster(
         raise explain(exc, f"cannot describe cluster '{name}'", profile, sess.region_name) from None
     if "status" not in found:
         raise AwsError(f"cluster '{name}' not found for {_where(profile, sess.region_name)}")
-    if found["status"] not in ("ACTIVE", "UPDATING"):
+    cluster = eks_cluster(found, name)
+    if not cluster.ready:
         raise AwsError(f"Cluster status is {found['status']}: cluster '{name}' is not ready yet")
+    return cluster
+
+
+def eks_cluster(found: dict[str, Any], name: str) -> EksCluster:
+    """A `DescribeCluster` response's `cluster`, as kcm needs it."""
     return EksCluster(
         name=found.get("name", name),
         arn=found["arn"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from typing import Annotated, Any
 
@@ -107,6 +109,91 @@ def add(
         output.out("Entries:\n\n")
         for entry in (result.entries.context, result.entries.user, result.entries.cluster):
             output.out(output.entry_yaml(entry) + "\n")
+
+
+def _progress() -> tuple[Any, Any]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, contextlib.nullcontext()
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def advance(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done)
+
+    return advance, bar
+
+
+@app.command()
+def sync(
+    profile: Annotated[
+        list[str] | None, typer.Option("--profile", help="AWS profile(s) to use; shell globs allowed.")
+    ] = None,
+    all_accounts: Annotated[
+        bool | None, typer.Option("--all-accounts", help="Every profile in the AWS config and credentials.")
+    ] = None,
+    prefer_role: Annotated[
+        list[str] | None,
+        typer.Option("--prefer-role", help="Role-name globs, in order, picking one profile per account."),
+    ] = None,
+    each_role: Annotated[
+        bool | None, typer.Option("--each-role", help="One context per cluster and role, not per cluster.")
+    ] = None,
+    org_role: Annotated[
+        str | None, typer.Option(help="Reach every account of the AWS Organization through this role.")
+    ] = None,
+    region: Annotated[
+        list[str] | None, typer.Option("--region", help="Only these regions (default: every enabled one).")
+    ] = None,
+    alias_template: Annotated[
+        str | None,
+        typer.Option(help="Context names: {cluster} {region} {account_id} {account_name} {profile} {role}."),
+    ] = None,
+    prune: Annotated[
+        bool | None,
+        typer.Option("--prune/--no-prune", help="Remove kcm's entries for clusters that are gone."),
+    ] = None,
+    set_current: Annotated[str | None, typer.Option(help="Make this context the current one.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="AWS calls in flight at once (default 16).")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file to write.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
+    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Write a context for every EKS cluster in every account and region your AWS setup reaches."""
+    from kcm.commands import sync as command
+
+    if output_format not in ("text", "json"):
+        raise KcmError(f"--output {output_format!r}: choose text or json")
+    options = command.resolve(
+        {
+            "profile": tuple(profile or ()),
+            "all-accounts": all_accounts,
+            "prefer-role": tuple(prefer_role or ()),
+            "each-role": each_role,
+            "org-role": org_role,
+            "region": tuple(region or ()),
+            "alias-template": alias_template,
+            "prune": prune,
+            "set-current": set_current,
+            "concurrency": concurrency,
+            "kubeconfig": kubeconfig,
+            "dry-run": dry_run,
+        }
+    )
+    advance, bar = _progress() if output_format == "text" else (None, contextlib.nullcontext())
+    with bar:
+        result = command.run(options, advance)
+    if output_format == "json":
+        output.out(json.dumps(command.as_json(result), indent=2))
+    else:
+        output.sync_summary(result)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -28,6 +28,11 @@ class EksCluster:
     def region(self) -> str:
         return self.arn.split(":")[3]
 
+    @property
+    def ready(self) -> bool:
+        """update-kubeconfig's test: an endpoint and CA exist only once the cluster is up."""
+        return self.status in ("ACTIVE", "UPDATING")
+
 
 @dataclass(frozen=True)
 class Entries:

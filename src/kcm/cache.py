@@ -1,0 +1,47 @@
+"""Small JSON facts kept between runs in the platformdirs cache (private: 0700 folder, 0600 files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+DAY = 24 * 3600
+
+
+def folder() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get("KCM_CACHE_DIR") or platformdirs.user_cache_dir("kcm"))
+
+
+def _path(kind: str, key: str) -> Path:
+    return folder() / kind / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".json")
+
+
+def get(kind: str, key: str, max_age: float) -> Any:
+    """The value stored under `kind/key` if it is younger than `max_age` seconds, else None."""
+    try:
+        entry = json.loads(_path(kind, key).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or time.time() - float(entry.get("saved", 0)) > max_age:
+        return None
+    return entry.get("value")
+
+
+def put(kind: str, key: str, value: Any) -> None:
+    """Store `value`; a cache that cannot be written is no reason to fail the run."""
+    from kcm import store
+
+    path = _path(kind, key)
+    try:
+        for directory in (folder(), path.parent):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(directory, 0o700)
+        store.write_atomic(path, json.dumps({"saved": time.time(), "value": value}), mode=0o600)
+    except OSError:
+        pass

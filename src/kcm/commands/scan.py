@@ -1,0 +1,290 @@
+"""The AWS half of `kcm sync`: the ways into each account, its regions, its clusters, their names.
+
+Each phase runs in one thread pool; a failure is recorded against its profile, account or region and
+never stops the rest. The minimum of calls: one identity call per profile (none with --org-role, whose
+accounts are known), regions from a day-old cache, one ListClusters per region, one DescribeCluster
+per cluster, whatever the number of roles that reach it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from kcm import aws, cache, discovery, eks
+from kcm.discovery import Identity, Reach
+from kcm.eks import EksCluster
+from kcm.errors import AwsError, InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    profiles: tuple[str, ...] = ()
+    all_accounts: bool = False
+    prefer_roles: tuple[str, ...] = ()
+    each_role: bool = False
+    org_role: str | None = None
+    regions: tuple[str, ...] = ()
+    concurrency: int = 16
+    need_account_names: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """A cluster, and the way kcm reached it: what its entries will say."""
+
+    cluster: EksCluster
+    account: str
+    account_name: str
+    profile: str | None  # written as AWS_PROFILE
+    role_arn: str | None  # written as --role (--org-role)
+    role: str  # the role (or IAM user) name, for templates
+
+    @property
+    def via(self) -> str:
+        return f"role {self.role_arn}" if self.role_arn else f"profile {self.profile or 'default'}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    scope: str  # "profile prod", "account 111122223333 region eu-west-1", ...
+    message: str
+
+
+@dataclass
+class Scan:
+    found: list[Found] = field(default_factory=list)
+    scanned: set[tuple[str, str]] = field(default_factory=set)  # (account, region) listed in full
+    unseen: set[tuple[str, str, str]] = field(default_factory=set)  # listed, but not described
+    failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    accounts: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+
+
+class _Pool:
+    def __init__(self, size: int, result: Scan, progress: Progress | None) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="kcm-scan")
+        self.result = result
+        self.progress = progress
+
+    def each(
+        self, phase: str, items: Iterable[T], work: Callable[[T], R], scope: Callable[[T], str]
+    ) -> list[tuple[T, R]]:
+        """`work` on every item, in parallel; results in the items' order, failures recorded."""
+        items = list(items)
+        futures = {self.executor.submit(work, item): index for index, item in enumerate(items)}
+        done: dict[int, R] = {}
+        for count, future in enumerate(as_completed(futures), 1):
+            index = futures[future]
+            try:
+                done[index] = future.result()
+            except AwsError as exc:
+                self.result.failures.append(Failure(scope(items[index]), str(exc)))
+            if self.progress:
+                self.progress(phase, count, len(items))
+        return [(items[index], done[index]) for index in sorted(done)]
+
+
+def matching_profiles(patterns: tuple[str, ...], names: list[str]) -> list[str]:
+    """Profile names matching any shell glob; a pattern matching nothing is an error."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        hits = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+        if not hits:
+            raise InputError(
+                f"--profile {pattern!r}: no such AWS profile in the config or credentials file "
+                "(see `aws configure list-profiles`)"
+            )
+        chosen += [name for name in hits if name not in chosen]
+    return chosen
+
+
+def _check_regions(regions: tuple[str, ...]) -> None:
+    import boto3
+
+    known = {
+        r for p in ("aws", "aws-cn", "aws-us-gov") for r in boto3.Session().get_available_regions("eks", p)
+    }
+    for region in regions:
+        if known and region not in known:
+            raise InputError(f"--region {region!r}: EKS has no such region")
+
+
+def _profile_reaches(options: ScanOptions, pool: _Pool) -> list[tuple[Reach, Identity]]:
+    result = pool.result
+    if options.all_accounts:
+        names = []
+        for profile in discovery.profiles():
+            if profile.source:
+                names.append(profile.name)
+            else:
+                result.notes.append(f"profile {profile.name}: no credentials configured; skipped")
+    elif options.profiles:
+        names = matching_profiles(options.profiles, [p.name for p in discovery.profiles()])
+    else:
+        names = [aws.effective_profile(None) or ""]
+
+    def identify(name: str) -> tuple[Reach, Identity]:
+        reach = Reach(f"profile {name or 'default'}", profile=name or None, calls=result.calls)
+        return reach, reach.identity()
+
+    return [
+        found for _, found in pool.each("identities", names, identify, lambda n: f"profile {n or 'default'}")
+    ]
+
+
+def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, Identity]], dict[str, str]]:
+    role = options.org_role
+    assert role is not None
+    if len(options.profiles) > 1 or options.all_accounts:
+        raise InputError("--org-role reads the organisation as one identity: give at most one --profile")
+    base_profile = options.profiles[0] if options.profiles else aws.effective_profile(None)
+    base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, calls=pool.result.calls)
+    partition = base.identity().partition
+    accounts = base.organization_accounts()
+    names = dict(accounts)
+
+    def enter(account: tuple[str, str]) -> tuple[Reach, Identity]:
+        role_arn = eks.check_role_arn(f"arn:{partition}:iam::{account[0]}:role/{role}", "--org-role")
+        arn = f"arn:{partition}:sts::{account[0]}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
+        return base.assume(role_arn), Identity(account[0], arn)
+
+    reaches = pool.each("accounts", accounts, enter, lambda a: f"account {a[0]} ({a[1]})")
+    return [found for _, found in reaches], names
+
+
+def _choose(
+    reaches: list[tuple[Reach, Identity]], options: ScanOptions, result: Scan
+) -> dict[str, list[tuple[Reach, Identity]]]:
+    """Per account, the reach to use (--prefer-role, then name), or with --each-role one per role."""
+    patterns = [pattern.lower() for pattern in options.prefer_roles]
+
+    def rank(item: tuple[Reach, Identity]) -> tuple[int, str]:
+        role = item[1].role.lower()
+        first = next(
+            (i for i, pattern in enumerate(patterns) if fnmatch.fnmatchcase(role, pattern)), len(patterns)
+        )
+        return first, item[0].label
+
+    by_account: dict[str, list[tuple[Reach, Identity]]] = {}
+    for item in reaches:
+        by_account.setdefault(item[1].account, []).append(item)
+    chosen: dict[str, list[tuple[Reach, Identity]]] = {}
+    for account, items in sorted(by_account.items()):
+        items.sort(key=rank)
+        if options.each_role:
+            per_role: dict[str, tuple[Reach, Identity]] = {}
+            for item in items:
+                per_role.setdefault(item[1].arn.rsplit("/", 1)[0], item)
+            chosen[account] = sorted(per_role.values(), key=lambda item: item[1].role)
+        else:
+            chosen[account] = items[:1]
+        used = {id(item[0]) for item in chosen[account]}
+        for reach, identity in items:
+            if id(reach) not in used:
+                result.notes.append(
+                    f"{reach.label} ({identity.role} in {account}): not used, "
+                    f"{chosen[account][0][0].label} reaches that account"
+                )
+    return chosen
+
+
+def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
+    """Everything kcm sync needs from AWS; failures recorded, never raised, once the scope is known."""
+    _check_regions(options.regions)
+    result = Scan()
+    pool = _Pool(options.concurrency, result, progress)
+    try:
+        org_names: dict[str, str] = {}
+        if options.org_role:
+            reaches, org_names = _org_reaches(options, pool)
+        else:
+            if options.all_accounts and options.profiles:
+                raise InputError("--all-accounts takes every profile: drop --profile, or drop --all-accounts")
+            reaches = _profile_reaches(options, pool)
+        chosen = _choose(reaches, options, result)
+        result.accounts = len(chosen)
+        _clusters(options, pool, chosen, org_names)
+    finally:
+        pool.executor.shutdown(wait=True, cancel_futures=True)
+    return result
+
+
+def _regions(options: ScanOptions, reach: Reach, identity: Identity) -> list[str]:
+    if options.regions:
+        return sorted(set(options.regions))
+    cached = cache.get("regions", identity.account, cache.DAY)
+    if isinstance(cached, list) and all(isinstance(item, str) for item in cached):
+        return cached
+    regions = reach.enabled_regions(identity.partition)
+    cache.put("regions", identity.account, regions)
+    return regions
+
+
+def _clusters(
+    options: ScanOptions,
+    pool: _Pool,
+    chosen: dict[str, list[tuple[Reach, Identity]]],
+    org_names: dict[str, str],
+) -> None:
+    result = pool.result
+    first = {account: items[0] for account, items in chosen.items()}
+    regions = pool.each(
+        "regions", sorted(first), lambda account: _regions(options, *first[account]), lambda a: f"account {a}"
+    )
+    pairs = [(account, region) for account, names in regions for region in names]
+
+    def listing(pair: tuple[str, str]) -> list[str]:
+        return first[pair[0]][0].cluster_names(pair[1])
+
+    listed = pool.each("regions scanned", pairs, listing, lambda p: f"account {p[0]} region {p[1]}")
+    result.scanned = {pair for pair, _ in listed}
+    wanted = [(account, region, name) for (account, region), names in listed for name in names]
+
+    def describe(key: tuple[str, str, str]) -> EksCluster:
+        return first[key[0]][0].describe(key[2], key[1])
+
+    described = pool.each(
+        "clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
+    )
+    clusters: list[tuple[str, EksCluster]] = []
+    seen = {key for key, _ in described}
+    result.unseen = {key for key in wanted if key not in seen}
+    for (account, region, name), cluster in described:
+        if cluster.ready:
+            clusters.append((account, cluster))
+        else:
+            result.unseen.add((account, region, name))
+            result.notes.append(
+                f"cluster {name} (account {account} region {region}): "
+                f"status {cluster.status}, not ready; skipped"
+            )
+    names = dict(org_names)
+    if options.need_account_names and not org_names:
+        accounts = sorted({account for account, _ in clusters})
+        for account, alias in pool.each(
+            "account names", accounts, lambda a: first[a][0].account_alias(), str
+        ):
+            if alias:
+                names[account] = alias
+    for account, cluster in clusters:
+        for reach, identity in chosen[account]:
+            result.found.append(
+                Found(
+                    cluster,
+                    account,
+                    names.get(account) or reach.profile or account,
+                    reach.profile,
+                    reach.role_arn,
+                    identity.role,
+                )
+            )

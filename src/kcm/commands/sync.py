@@ -1,0 +1,260 @@
+"""`kcm sync`: find every EKS cluster the user's AWS setup reaches, then write them all in one edit.
+
+AWS first (in a thread pool, no lock held), then lock -> load -> plan -> apply -> write once.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kcm import eks, kubeconfig, paths, reconcile, settings, store
+from kcm.commands.scan import Found, Scan, ScanOptions, scan
+from kcm.eks import Entries
+from kcm.errors import InputError
+
+FIELDS = ("cluster", "region", "account_id", "account_name", "profile", "role")
+TEMPLATE = "{cluster}.{region}.{account_id}"
+EACH_ROLE_TEMPLATE = "{role}@{cluster}.{region}.{account_id}"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    profiles: tuple[str, ...] = ()
+    all_accounts: bool = False
+    prefer_roles: tuple[str, ...] = ()
+    each_role: bool = False
+    org_role: str | None = None
+    regions: tuple[str, ...] = ()
+    alias_template: str | None = None
+    prune: bool = False
+    set_current: str | None = None
+    concurrency: int = 16
+    kubeconfig: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One cluster as reached one way, and what this run did to its context."""
+
+    context: str
+    found: Found
+    status: str  # added, updated, unchanged, conflict
+
+
+@dataclass
+class SyncResult:
+    path: Path
+    written: bool
+    dry_run: bool
+    rows: list[Row]
+    pruned: list[str]  # context names
+    scan: Scan
+    plan: reconcile.Plan
+    text: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.scan.failures or self.plan.conflicts)
+
+
+def template_of(options: SyncOptions) -> str:
+    """The context-name template, checked: known fields only; with --each-role, one naming the role."""
+    template = options.alias_template or (EACH_ROLE_TEMPLATE if options.each_role else TEMPLATE)
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise InputError(f"--alias-template {template!r}: {exc}") from None
+    unknown = sorted(name for name in used if name not in FIELDS)
+    if unknown:
+        raise InputError(
+            f"--alias-template {template!r}: unknown field {{{unknown[0]}}} "
+            f"(fields: {', '.join('{' + name + '}' for name in FIELDS)})"
+        )
+    if options.each_role and not used & {"role", "profile"}:
+        raise InputError(
+            f"--alias-template {template!r}: with --each-role it must use {{role}} or {{profile}}"
+        )
+    return template
+
+
+def context_name(template: str, found: Found) -> str:
+    return template.format(
+        cluster=found.cluster.name,
+        region=found.cluster.region,
+        account_id=found.account,
+        account_name=found.account_name,
+        profile=found.profile or "",
+        role=found.role,
+    )
+
+
+def wanted(found: list[Found], template: str, each_role: bool) -> dict[str, tuple[Found, Entries]]:
+    """The marked entries for every cluster, by context name; two clusters on one name is an error."""
+    by_name: dict[str, list[Found]] = {}
+    for item in found:
+        by_name.setdefault(context_name(template, item), []).append(item)
+    clashes = {name: items for name, items in by_name.items() if len(items) > 1}
+    if clashes:
+        name, items = sorted(clashes.items())[0]
+        which = ", ".join(f"{item.cluster.arn} ({item.via})" for item in items)
+        raise InputError(
+            f"{len(clashes)} context name(s) would hold several clusters, first '{name}': {which}; "
+            "make --alias-template more specific (add {account_id}, {region} or {role}); nothing was written"
+        )
+    result: dict[str, tuple[Found, Entries]] = {}
+    for name, (item,) in sorted(by_name.items()):
+        base = {"account": item.account, "region": item.cluster.region, "cluster": item.cluster.name}
+        how = (
+            {"role": item.role_arn} if item.role_arn else ({"profile": item.profile} if item.profile else {})
+        )
+        plain = eks.entries(
+            item.cluster,
+            profile=item.profile,
+            role_arn=item.role_arn,
+            alias=name,
+            user_alias=f"{item.cluster.arn}@{item.role}" if each_role else None,
+        )
+        result[name] = (
+            item,
+            Entries(
+                reconcile.marked("clusters", plain.cluster, base),
+                reconcile.marked("users", plain.user, {**base, **how}),
+                reconcile.marked("contexts", plain.context, {**base, **how}),
+            ),
+        )
+    return result
+
+
+def _prunable(result: Scan) -> Callable[[str, dict[str, Any]], bool]:
+    """Only where this run looked and saw everything: a scanned region, a cluster that is not there."""
+
+    def check(section: str, entry: dict[str, Any]) -> bool:
+        record = reconcile.origin(section, entry) or {}
+        where = (str(record.get("account")), str(record.get("region")))
+        return where in result.scanned and (*where, str(record.get("cluster"))) not in result.unseen
+
+    return check
+
+
+def _status(planned: reconcile.Plan, name: str, entries: Entries) -> str:
+    if any(name in conflict for conflict in planned.conflicts) and planned.of("contexts", name) is None:
+        return "conflict"
+    context = planned.of("contexts", name)
+    if context is not None and context.kind == "add":
+        return "added"
+    user = planned.users.get(name, entries.user["name"])
+    touched = (("contexts", name), ("users", user), ("clusters", entries.cluster["name"]))
+    return "updated" if any(planned.of(*key) for key in touched) else "unchanged"
+
+
+def resolve(flags: dict[str, Any]) -> SyncOptions:
+    """Options from flags (None or empty when not given) over the config file's `[sync]` defaults."""
+    config = settings.load("sync")
+
+    def pick(key: str, default: Any) -> Any:
+        value = flags.get(key)
+        if value is None or value == ():
+            return config.get(key, default)
+        return value
+
+    return SyncOptions(
+        profiles=tuple(pick("profile", ())),
+        all_accounts=pick("all-accounts", False),
+        prefer_roles=tuple(pick("prefer-role", ())),
+        each_role=pick("each-role", False),
+        org_role=pick("org-role", None),
+        regions=tuple(pick("region", ())),
+        alias_template=pick("alias-template", None),
+        prune=pick("prune", False),
+        set_current=flags.get("set-current"),
+        concurrency=pick("concurrency", 16),
+        kubeconfig=pick("kubeconfig", None),
+        dry_run=bool(flags.get("dry-run")),
+    )
+
+
+def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
+    """Scan AWS, then plan and (unless --dry-run) write the first kubeconfig file, once."""
+    template = template_of(options)
+    if options.concurrency < 1:
+        raise InputError(f"--concurrency {options.concurrency}: must be at least 1")
+    for pattern in options.profiles:
+        if not pattern:
+            raise InputError("--profile '': an empty profile name")
+    path = paths.kubeconfig_paths(options.kubeconfig)[0]
+    found = scan(
+        ScanOptions(
+            profiles=options.profiles,
+            all_accounts=options.all_accounts,
+            prefer_roles=options.prefer_roles,
+            each_role=options.each_role,
+            org_role=options.org_role,
+            regions=options.regions,
+            concurrency=options.concurrency,
+            need_account_names="{account_name}" in template,
+        ),
+        progress,
+    )
+    targets = wanted(found.found, template, options.each_role)
+    with store.edit(path, write=not options.dry_run) as current:
+        doc = kubeconfig.loads(current.text or "", str(path))
+        planned = reconcile.plan(
+            doc.data,
+            [entries for _, entries in targets.values()],
+            prunable=_prunable(found) if options.prune else None,
+            set_current=options.set_current,
+        )
+        reconcile.apply(planned, doc)
+        text = doc.dump()
+        write = doc.changed and not options.dry_run
+        if write:
+            current.new_text = text
+    rows = [Row(name, item, _status(planned, name, entries)) for name, (item, entries) in targets.items()]
+    pruned = [c.name for c in planned.changes if c.kind == "remove" and c.section == "contexts"]
+    warnings = []
+    if planned.current_context == "":
+        warnings.append("current-context pointed at a pruned context; it is now unset (`kcm use` sets one)")
+    return SyncResult(path, write, options.dry_run, rows, pruned, found, planned, text, warnings)
+
+
+def as_json(result: SyncResult) -> dict[str, Any]:
+    """The run for machines: stable keys, one object."""
+    return {
+        "kubeconfig": str(result.path),
+        "dry_run": result.dry_run,
+        "written": result.written,
+        "contexts": [
+            {
+                "name": row.context,
+                "status": row.status,
+                "cluster": row.found.cluster.name,
+                "cluster_arn": row.found.cluster.arn,
+                "account": row.found.account,
+                "account_name": row.found.account_name,
+                "region": row.found.cluster.region,
+                "profile": row.found.profile,
+                "role_arn": row.found.role_arn,
+                "role": row.found.role,
+            }
+            for row in result.rows
+        ],
+        "pruned": result.pruned,
+        "changes": [
+            {"kind": change.kind, "section": change.section, "name": change.name}
+            for change in result.plan.changes
+        ],
+        "current_context": result.plan.current_context,
+        "failures": [{"scope": failure.scope, "message": failure.message} for failure in result.scan.failures]
+        + [{"scope": "kubeconfig", "message": conflict} for conflict in result.plan.conflicts],
+        "notes": result.scan.notes,
+        "warnings": result.warnings,
+        "accounts": result.scan.accounts,
+        "regions_scanned": len(result.scan.scanned),
+        "api_calls": dict(sorted(result.scan.calls.items())),
+    }
