@@ -196,6 +196,38 @@ def sync(
         raise typer.Exit(1)
 
 
+@app.command("list")
+def list_(
+    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")] = None,
+    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """List contexts with their cluster, user, namespace, AWS account and region; * marks the current one."""
+    from kcm.commands import listing
+
+    if output_format not in ("text", "json"):
+        raise KcmError(f"--output {output_format!r}: choose text or json")
+    found = listing.rows(kubeconfig)
+    if output_format == "json":
+        output.out(json.dumps(listing.as_json(found), indent=2))
+        return
+    table = [["CURRENT", "NAME", "CLUSTER", "USER", "NAMESPACE", "ACCOUNT", "REGION", "KCM"]]
+    for row in found:
+        user = listing.short_cluster(row.user) if row.user.startswith(row.cluster) else row.user
+        table.append(
+            [
+                "*" if row.current else "",
+                row.name,
+                listing.short_cluster(row.cluster),
+                user,
+                row.namespace,
+                row.account,
+                row.region,
+                "yes" if row.managed else "",
+            ]
+        )
+    output.out(output.table(table))
+
+
 @app.command()
 def undo(
     kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
