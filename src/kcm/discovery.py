@@ -166,11 +166,17 @@ class Reach:
     def identity(self) -> Identity:
         try:
             found = self.client("sts").get_caller_identity()
-        except (bx.BotoCoreError, bx.ClientError) as exc:
-            error = self.fail(exc, f"{self.label}: cannot find its account")
-            if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
-                error = AwsError(f"{error}; if it assumes a role, the role's trust policy must allow it")
-            raise error from None
+        except bx.ClientError as exc:
+            error = exc.response.get("Error", {})
+            role = self._session._session.get_scoped_config().get("role_arn") if self.profile else None
+            if role and error.get("Code") in ("AccessDenied", "AccessDeniedException"):
+                raise AwsError(
+                    f"cannot assume {role}: AccessDenied: {error.get('Message', '')} "
+                    "(the role's trust policy must allow the source profile's identity)"
+                ) from None
+            raise self.fail(exc, "cannot find its account") from None
+        except bx.BotoCoreError as exc:
+            raise self.fail(exc, "cannot find its account") from None
         return Identity(account=found["Account"], arn=found["Arn"])
 
     def assume(self, role_arn: str) -> Reach:
