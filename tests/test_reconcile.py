@@ -94,7 +94,8 @@ def test_an_unmarked_context_in_the_way_is_a_conflict() -> None:
     entries = wanted(cluster("web"))
     theirs = {"name": "web", "context": {"cluster": "x", "user": "y"}}
     planned = reconcile.plan({"contexts": [theirs]}, [entries])
-    assert planned.changes == () and "context 'web' exists and was not written by kcm" in planned.conflicts[0]
+    assert planned.changes == ()
+    assert "context 'web' exists and was not written by kcm" in planned.conflicts["web"]
 
 
 def test_prune_keeps_what_a_remaining_context_uses() -> None:
@@ -130,7 +131,9 @@ def test_plan_laws(before: list[str], after: list[str], keep_foreign: bool) -> N
     current["contexts"] = [wanted(cluster(n)).context for n in before] + ([foreign] if keep_foreign else [])
     targets = [wanted(cluster(n)) for n in after]
     result = applied(current, reconcile.plan(current, targets, prunable=lambda section, entry: True))
-    assert sorted(c["name"] for c in result["contexts"]) == sorted(after + (["on-prem"] if keep_foreign else []))
+    assert sorted(c["name"] for c in result["contexts"]) == sorted(
+        after + (["on-prem"] if keep_foreign else [])
+    )
     assert sorted(c["name"] for c in result["clusters"]) == sorted(t.cluster["name"] for t in targets)
     again = reconcile.plan(result, targets, prunable=lambda section, entry: True)
     assert again.changes == () and again.current_context is None

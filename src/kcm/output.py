@@ -53,7 +53,7 @@ def sync_summary(result: SyncResult) -> None:
         print(f"kcm: note: {note}", file=sys.stderr)
     for failure in result.scan.failures:
         error(f"failed: {failure.scope}: {failure.message}")
-    for conflict in result.plan.conflicts:
+    for conflict in result.plan.conflicts.values():
         error(f"failed: {conflict}")
     for message in result.warnings:
         warn(message)

@@ -40,7 +40,7 @@ class Change:
 class Plan:
     changes: tuple[Change, ...]
     current_context: str | None  # the new value, or None when it stays
-    conflicts: tuple[str, ...]  # wanted entries that an entry kcm did not write stands in the way of
+    conflicts: dict[str, str]  # context name -> why kcm could not write it (an entry it did not write)
     users: dict[str, str]  # context name -> the user it ended up with (renamed around a foreign one)
 
     def of(self, section: str, name: str) -> Change | None:
@@ -152,12 +152,12 @@ def plan(
     """The changes that write `wanted` (entries carrying kcm's mark) into `current`, and with `prunable`
     remove the marked entries it selects that are no longer wanted."""
     planner = _Planner(current)
-    conflicts: list[str] = []
+    conflicts: dict[str, str] = {}
     users: dict[str, str] = {}
     for entries in wanted:
         context_name = entries.context["name"]
         if planner.foreign("contexts", context_name) is not None:
-            conflicts.append(
+            conflicts[context_name] = (
                 f"context '{context_name}' exists and was not written by kcm: left as it is "
                 "(rename it, or choose another --alias-template)"
             )
@@ -183,7 +183,7 @@ def plan(
     return Plan(
         tuple(planner.changes.values()),
         _current_context(planner, current, set_current),
-        tuple(conflicts),
+        conflicts,
         users,
     )
 

@@ -369,6 +369,7 @@ def test_org_role_reaches_every_account_of_the_organization(aws: Aws, tmp_path: 
         status = orgs.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
         accounts[name] = status["AccountId"]
         aws.cluster(f"{name}-prod", "eu-central-1", status["AccountId"])
+    aws.cluster("billing", "eu-central-1")  # in the management account, whose keys we hold
     config = tmp_path / "config"
     code, _out, err = sync(
         config,
@@ -382,12 +383,19 @@ def test_org_role_reaches_every_account_of_the_organization(aws: Aws, tmp_path: 
     assert code == 0, err
     data = read(config)
     contexts = by_name(data, "contexts")
-    assert sorted(contexts) == ["payments-payments-prod", "search-search-prod"]
+    assert sorted(contexts) == ["master-billing", "payments-payments-prod", "search-search-prod"]
     users = by_name(data, "users")
+    billing = users[contexts["master-billing"]["context"]["user"]]["user"]["exec"]
+    assert "--role" not in billing["args"], "the account we are in needs no role"
     for name, account in accounts.items():
         user = users[contexts[f"{name}-{name}-prod"]["context"]["user"]]["user"]["exec"]
         assert user["args"][-2:] == ["--role", f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"]
         assert "env" not in user  # the ambient credentials, as update-kubeconfig writes without --profile
+
+
+def test_org_role_must_be_a_role_name(aws: Aws, tmp_path: Path) -> None:
+    code, _, err = sync(tmp_path / "config", "--org-role", "Admin Role")
+    assert code == 2 and "--org-role 'Admin Role': not an IAM role name" in err
 
 
 # ---- names ---------------------------------------------------------------------------------------------

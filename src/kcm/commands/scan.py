@@ -9,6 +9,7 @@ per cluster, whatever the number of roles that reach it.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,6 +21,7 @@ from kcm.discovery import Identity, Reach
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
 
+_ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")
 T = TypeVar("T")
 R = TypeVar("R")
 Progress = Callable[[str, int, int], None]
@@ -147,13 +149,18 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
     assert role is not None
     if len(options.profiles) > 1 or options.all_accounts:
         raise InputError("--org-role reads the organisation as one identity: give at most one --profile")
+    if not _ROLE_NAME.match(role):
+        raise InputError(f"--org-role {role!r}: not an IAM role name (letters, digits and +=,.@_- ; a path/)")
     base_profile = options.profiles[0] if options.profiles else aws.effective_profile(None)
     base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, calls=pool.result.calls)
-    partition = base.identity().partition
+    own = base.identity()
+    partition = own.partition
     accounts = base.organization_accounts()
     names = dict(accounts)
 
     def enter(account: tuple[str, str]) -> tuple[Reach, Identity]:
+        if account[0] == own.account:  # the account we are in already: no role to assume
+            return base, own
         role_arn = eks.check_role_arn(f"arn:{partition}:iam::{account[0]}:role/{role}", "--org-role")
         arn = f"arn:{partition}:sts::{account[0]}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
         return base.assume(role_arn), Identity(account[0], arn)

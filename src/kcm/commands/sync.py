@@ -143,7 +143,7 @@ def _prunable(result: Scan) -> Callable[[str, dict[str, Any]], bool]:
 
 
 def _status(planned: reconcile.Plan, name: str, entries: Entries) -> str:
-    if any(name in conflict for conflict in planned.conflicts) and planned.of("contexts", name) is None:
+    if name in planned.conflicts:
         return "conflict"
     context = planned.of("contexts", name)
     if context is not None and context.kind == "add":
@@ -251,7 +251,7 @@ def as_json(result: SyncResult) -> dict[str, Any]:
         ],
         "current_context": result.plan.current_context,
         "failures": [{"scope": failure.scope, "message": failure.message} for failure in result.scan.failures]
-        + [{"scope": "kubeconfig", "message": conflict} for conflict in result.plan.conflicts],
+        + [{"scope": "kubeconfig", "message": conflict} for conflict in result.plan.conflicts.values()],
         "notes": result.scan.notes,
         "warnings": result.warnings,
         "accounts": result.scan.accounts,
