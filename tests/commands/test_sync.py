@@ -407,7 +407,11 @@ def test_alias_template_and_collisions(org: dict[str, dict[str, Any]], tmp_path:
     before = config.read_text()
     code, _, err = sync(config, "--all-accounts", "--alias-template", "{cluster}")
     assert code == 2
-    assert "would hold several clusters, first 'web'" in err and "nothing was written" in err
+    assert (
+        "2 context name(s) would hold several clusters: 'web': arn:aws:eks:eu-west-1:111111111111:cluster/web"
+        in err
+    )
+    assert "'batch'" not in err and "nothing was written" in err
     assert config.read_text() == before
     code, _, err = sync(config, "--all-accounts", "--alias-template", "{cluster}-{zone}")
     assert code == 2 and "unknown field {zone}" in err
@@ -440,6 +444,16 @@ class _Deny(BaseHTTPRequestHandler):
         )
         self.send_response(403)
         self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        """The REST-JSON services (EKS): the same refusal in their dialect."""
+        body = b'{"message": "User: arn:aws:iam::222222222222:user/x is not authorized to perform: eks:*"}'
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", "AccessDeniedException")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -491,15 +505,39 @@ def test_one_failing_profile_never_stops_the_others(
     assert "2 failed" in out
 
 
-def test_a_failed_region_is_not_pruned(aws: Aws, org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+def test_regions_that_failed_are_listed_and_not_pruned(
+    aws: Aws,
+    org: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    denying_sts: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """team-b's EKS calls are refused in every region: its entries stay, even with --prune."""
     config = tmp_path / "config"
-    assert sync(config, "--profile", "team-b")[0] == 0
-    aws.in_account("222222222222", "eks", "us-west-2").delete_cluster(name="batch")
-    code, _, err = sync(
-        config, "--profile", "team-b", "--region", "us-west-2", "--prune", "--concurrency", "0"
+    assert sync(config, "--all-accounts")[0] == 0
+    text = role_profiles().replace("]\n", f"]\nendpoint_url = {aws.url}\n")
+    text = text.replace("[profile team-b]\n", "[profile team-b]\nservices = deny\n")
+    text += f"[profile base]\nendpoint_url = {aws.url}\n"
+    text += f"[services deny]\neks =\n  endpoint_url = {denying_sts}\n"
+    aws.profiles(text, CREDENTIALS)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    aws.in_account("111111111111", "eks", "eu-west-1").delete_cluster(name="web")
+    code, out, err = sync(
+        config, "--all-accounts", "--prune", "--region", "us-west-2", "--region", "eu-west-1"
     )
-    assert code == 2 and "--concurrency 0" in err
-    assert "batch.us-west-2.222222222222" in by_name(read(config), "contexts")
+    assert code == 1
+    assert "failed: account 222222222222 region us-west-2: cannot list EKS clusters" in err
+    assert "AccessDenied" in err
+    contexts = by_name(read(config), "contexts")
+    assert "batch.us-west-2.222222222222" in contexts, "a region that failed is not pruned"
+    assert "web.eu-west-1.111111111111" not in contexts, "a region that was scanned is"
+    assert "2 failed" in out
+
+
+def test_concurrency_must_be_positive(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    code, _, err = sync(tmp_path / "config", "--concurrency", "0")
+    assert code == 2 and "--concurrency 0: must be at least 1" in err
+    assert not (tmp_path / "config").exists()
 
 
 def test_a_foreign_context_in_the_way_is_a_conflict(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:

@@ -101,11 +101,13 @@ def wanted(found: list[Found], template: str, each_role: bool) -> dict[str, tupl
         by_name.setdefault(context_name(template, item), []).append(item)
     clashes = {name: items for name, items in by_name.items() if len(items) > 1}
     if clashes:
-        name, items = sorted(clashes.items())[0]
-        which = ", ".join(f"{item.cluster.arn} ({item.via})" for item in items)
+        listed = "; ".join(
+            f"'{name}': " + ", ".join(f"{item.cluster.arn} ({item.via})" for item in items)
+            for name, items in sorted(clashes.items())
+        )
         raise InputError(
-            f"{len(clashes)} context name(s) would hold several clusters, first '{name}': {which}; "
-            "make --alias-template more specific (add {account_id}, {region} or {role}); nothing was written"
+            f"{len(clashes)} context name(s) would hold several clusters: {listed}; make --alias-template "
+            "more specific (add {account_id}, {region} or {role}); nothing was written"
         )
     result: dict[str, tuple[Found, Entries]] = {}
     for name, (item,) in sorted(by_name.items()):
