@@ -408,7 +408,7 @@ def test_alias_template_and_collisions(org: dict[str, dict[str, Any]], tmp_path:
     code, _, err = sync(config, "--all-accounts", "--alias-template", "{cluster}")
     assert code == 2
     assert (
-        "2 context name(s) would hold several clusters: 'web': arn:aws:eks:eu-west-1:111111111111:cluster/web"
+        "1 context name(s) would hold several clusters: 'web': arn:aws:eks:eu-west-1:111111111111:cluster/web"
         in err
     )
     assert "'batch'" not in err and "nothing was written" in err
