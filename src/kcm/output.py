@@ -35,6 +35,10 @@ def table(rows: list[list[str]]) -> str:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def sync_summary(result: SyncResult) -> None:
     """The plan or what was done: one row per context, then what was pruned, what failed, a total."""
     rows = [["CONTEXT", "CLUSTER", "ACCOUNT", "REGION", "VIA", "STATUS"]]
@@ -63,8 +67,8 @@ def sync_summary(result: SyncResult) -> None:
     }
     failed = len(result.scan.failures) + len(result.plan.conflicts)
     summary = (
-        f"{len(result.rows)} clusters in {result.scan.accounts} accounts, "
-        f"{len(result.scan.scanned)} regions scanned: "
+        f"{_count(len(result.rows), 'cluster')} in {_count(result.scan.accounts, 'account')}, "
+        f"{_count(len(result.scan.scanned), 'region')} scanned: "
         + ", ".join(f"{count} {status}" for status, count in counts.items())
         + f", {len(result.pruned)} pruned, {failed} failed"
     )

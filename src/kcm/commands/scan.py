@@ -140,7 +140,8 @@ def _profile_reaches(options: ScanOptions, pool: _Pool) -> list[tuple[Reach, Ide
         return reach, reach.identity()
 
     return [
-        found for _, found in pool.each("identities", names, identify, lambda n: f"profile {n or 'default'}")
+        found
+        for _, found in pool.each("finding accounts", names, identify, lambda n: f"profile {n or 'default'}")
     ]
 
 
@@ -165,7 +166,7 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
         arn = f"arn:{partition}:sts::{account[0]}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
         return base.assume(role_arn), Identity(account[0], arn)
 
-    reaches = pool.each("accounts", accounts, enter, lambda a: f"account {a[0]} ({a[1]})")
+    reaches = pool.each("entering accounts", accounts, enter, lambda a: f"account {a[0]} ({a[1]})")
     return [found for _, found in reaches], names
 
 
@@ -246,14 +247,17 @@ def _clusters(
     result = pool.result
     first = {account: items[0] for account, items in chosen.items()}
     regions = pool.each(
-        "regions", sorted(first), lambda account: _regions(options, *first[account]), lambda a: f"account {a}"
+        "enabled regions",
+        sorted(first),
+        lambda account: _regions(options, *first[account]),
+        lambda a: f"account {a}",
     )
     pairs = [(account, region) for account, names in regions for region in names]
 
     def listing(pair: tuple[str, str]) -> list[str]:
         return first[pair[0]][0].cluster_names(pair[1])
 
-    listed = pool.each("regions scanned", pairs, listing, lambda p: f"account {p[0]} region {p[1]}")
+    listed = pool.each("listing clusters", pairs, listing, lambda p: f"account {p[0]} region {p[1]}")
     result.scanned = {pair for pair, _ in listed}
     wanted = [(account, region, name) for (account, region), names in listed for name in names]
 
@@ -261,7 +265,7 @@ def _clusters(
         return first[key[0]][0].describe(key[2], key[1])
 
     described = pool.each(
-        "clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
+        "describing clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
     )
     clusters: list[tuple[str, EksCluster]] = []
     seen = {key for key, _ in described}
