@@ -134,22 +134,34 @@ class Reach:
     def home_region(self) -> str:
         return str(self._session.region_name or "us-east-1")
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, *, keep: bool = True) -> Any:
+        """A client for `service` in `region`; kept for reuse unless `keep` is False. A client holds
+        about half a megabyte, and a sync of every region makes one per account and region."""
         key = (service, region or self.home_region)
         with _LOCK:
-            if key not in self._clients:
-                extra: dict[str, Any] = {}
-                if self._credentials:
-                    extra = {
-                        "aws_access_key_id": self._credentials["AccessKeyId"],
-                        "aws_secret_access_key": self._credentials["SecretAccessKey"],
-                        "aws_session_token": self._credentials["SessionToken"],
-                    }
-                client = self._session.client(service, region_name=key[1], config=_CONFIG, **extra)
-                if self._calls is not None:
-                    client.meta.events.register("before-call", self._count)
+            if key in self._clients:
+                return self._clients[key]
+            extra: dict[str, Any] = {}
+            if self._credentials:
+                extra = {
+                    "aws_access_key_id": self._credentials["AccessKeyId"],
+                    "aws_secret_access_key": self._credentials["SecretAccessKey"],
+                    "aws_session_token": self._credentials["SessionToken"],
+                }
+            client = self._session.client(service, region_name=key[1], config=_CONFIG, **extra)
+            if self._calls is not None:
+                client.meta.events.register("before-call", self._count)
+            if keep:
                 self._clients[key] = client
-            return self._clients[key]
+            return client
+
+    def keep(self, service: str, region: str, client: Any) -> None:
+        with _LOCK:
+            self._clients.setdefault((service, region), client)
+
+    def forget(self, service: str, region: str) -> None:
+        with _LOCK:
+            self._clients.pop((service, region), None)
 
     def _count(self, model: Any, **_: Any) -> None:
         """API calls made (retries not included): the benchmark compares them with the minimum."""
@@ -221,19 +233,23 @@ class Reach:
         """Regions enabled for the account (`ec2:DescribeRegions`) that have EKS."""
         region = self._session.region_name or _HOME_REGION.get(partition, "us-east-1")
         try:
-            found = self.client("ec2", region).describe_regions()["Regions"]
+            found = self.client("ec2", region, keep=False).describe_regions()["Regions"]
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list the account's regions", region) from None
         with_eks = set(self._session.get_available_regions("eks", partition))
         return sorted(item["RegionName"] for item in found if item["RegionName"] in with_eks)
 
     def cluster_names(self, region: str) -> list[str]:
+        """The region's clusters, all pages; its client is kept only if there are clusters to describe."""
         names: list[str] = []
+        client = self.client("eks", region, keep=False)
         try:
-            for page in self.client("eks", region).get_paginator("list_clusters").paginate():
+            for page in client.get_paginator("list_clusters").paginate():
                 names += page.get("clusters", [])
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list EKS clusters", region) from None
+        if names:
+            self.keep("eks", region, client)
         return sorted(names)
 
     def describe(self, name: str, region: str) -> EksCluster:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -261,8 +262,18 @@ def _clusters(
     result.scanned = {pair for pair, _ in listed}
     wanted = [(account, region, name) for (account, region), names in listed for name in names]
 
+    pending = Counter((account, region) for account, region, _ in wanted)
+    lock = threading.Lock()
+
     def describe(key: tuple[str, str, str]) -> EksCluster:
-        return first[key[0]][0].describe(key[2], key[1])
+        reach = first[key[0]][0]
+        try:
+            return reach.describe(key[2], key[1])
+        finally:
+            with lock:
+                pending[key[:2]] -= 1
+                if not pending[key[:2]]:  # the region's last cluster: its client can go
+                    reach.forget("eks", key[1])
 
     described = pool.each(
         "describing clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
