@@ -1,6 +1,8 @@
-"""The boto3 boundary: sessions, EKS look-ups, and AWS errors turned into one-line advice.
+"""The AWS boundary: sessions, EKS look-ups, and AWS errors turned into one-line advice.
 
-Imported only by commands that talk to AWS, so that `kcm list` and friends start without boto3.
+Through botocore, boto3's core: boto3's own import (its resource layer, s3transfer) costs a tenth of a
+second kcm has no use for. Imported only by commands that talk to AWS, so that `kcm list` and friends
+start without either.
 """
 
 from __future__ import annotations
@@ -8,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 import botocore.exceptions as bx
+import botocore.session
 from botocore.config import Config
 
 from kcm.eks import EksCluster
@@ -34,16 +36,19 @@ def _where(profile: str | None, region: str | None) -> str:
     return f"{source}, region {region}" if region else source
 
 
-def session(profile: str | None, region: str | None) -> boto3.Session:
+def session(profile: str | None, region: str | None) -> botocore.session.Session:
     """A session for `profile` with a known region, or an error that says what to set."""
+    result = botocore.session.Session(profile=profile)
+    if region:
+        result.set_config_variable("region", region)
     try:
-        result = boto3.Session(profile_name=profile, region_name=region)
+        result.get_scoped_config()  # a profile that does not exist fails here, not in a later call
     except bx.ProfileNotFound:
         raise InputError(
             f"AWS profile '{profile}' not found in the AWS config or credentials file "
             "(see `aws configure list-profiles`)"
         ) from None
-    chosen = result.region_name
+    chosen = result.get_config_variable("region")
     if not chosen:
         raise InputError(
             "You must specify a region: --region, AWS_DEFAULT_REGION, or `region =` in the profile"
@@ -60,6 +65,11 @@ def session(profile: str | None, region: str | None) -> boto3.Session:
     return result
 
 
+def region_of(sess: botocore.session.Session) -> str | None:
+    found = sess.get_config_variable("region")
+    return str(found) if found else None
+
+
 def _region_source(region: str | None, profile: str | None) -> str:
     """Where botocore took the region from, in its order: flag, environment, profile."""
     if region:
@@ -69,7 +79,7 @@ def _region_source(region: str | None, profile: str | None) -> str:
     return f"profile '{profile or 'default'}'"
 
 
-def _client(sess: boto3.Session, service: str, credentials: dict[str, str] | None = None) -> Any:
+def _client(sess: botocore.session.Session, service: str, credentials: dict[str, str] | None = None) -> Any:
     extra: dict[str, Any] = {}
     if credentials:
         extra = {
@@ -77,7 +87,7 @@ def _client(sess: boto3.Session, service: str, credentials: dict[str, str] | Non
             "aws_secret_access_key": credentials["SecretAccessKey"],
             "aws_session_token": credentials["SessionToken"],
         }
-    return sess.client(service, config=_CONFIG, **extra)
+    return sess.create_client(service, config=_CONFIG, **extra)
 
 
 def explain(exc: Exception, action: str, profile: str | None, region: str | None) -> AwsError:
@@ -115,14 +125,14 @@ def explain(exc: Exception, action: str, profile: str | None, region: str | None
     return AwsError(f"{action} as {who}: {exc}")
 
 
-def assume_role(sess: boto3.Session, role_arn: str, profile: str | None) -> dict[str, str]:
+def assume_role(sess: botocore.session.Session, role_arn: str, profile: str | None) -> dict[str, str]:
     """Credentials for `role_arn`, for look-ups in the account the cluster lives in."""
     try:
         response = _client(sess, "sts").assume_role(
             RoleArn=role_arn, RoleSessionName="EKSDescribeClusterSession"
         )
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        error = explain(exc, f"cannot assume {role_arn}", profile, sess.region_name)
+        error = explain(exc, f"cannot assume {role_arn}", profile, region_of(sess))
         if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
             error = AwsError(f"{error} — the role's trust policy must allow this identity")
         raise error from None
@@ -145,14 +155,14 @@ def describe_cluster(
     except bx.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise AwsError(
-                f"cluster '{name}' not found for {_where(profile, sess.region_name)} "
+                f"cluster '{name}' not found for {_where(profile, region_of(sess))} "
                 "(check --region and --profile; `aws eks list-clusters` lists what is there)"
             ) from None
-        raise explain(exc, f"cannot describe cluster '{name}'", profile, sess.region_name) from None
+        raise explain(exc, f"cannot describe cluster '{name}'", profile, region_of(sess)) from None
     except bx.BotoCoreError as exc:
-        raise explain(exc, f"cannot describe cluster '{name}'", profile, sess.region_name) from None
+        raise explain(exc, f"cannot describe cluster '{name}'", profile, region_of(sess)) from None
     if "status" not in found:
-        raise AwsError(f"cluster '{name}' not found for {_where(profile, sess.region_name)}")
+        raise AwsError(f"cluster '{name}' not found for {_where(profile, region_of(sess))}")
     cluster = eks_cluster(found, name)
     if not cluster.ready:
         raise AwsError(f"Cluster status is {found['status']}: cluster '{name}' is not ready yet")
@@ -180,5 +190,5 @@ def list_clusters(*, profile: str | None, region: str | None) -> tuple[str, list
         for page in _client(sess, "eks").get_paginator("list_clusters").paginate():
             names.extend(page.get("clusters", []))
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        raise explain(exc, "cannot list EKS clusters", profile, sess.region_name) from None
-    return sess.region_name, sorted(names)
+        raise explain(exc, "cannot list EKS clusters", profile, region_of(sess)) from None
+    return region_of(sess) or "", sorted(names)

@@ -1,5 +1,6 @@
 """Ways into AWS accounts, and what each can see: profiles, identities, organisation accounts, regions,
-clusters. With aws.py, the boto3 boundary; every call returns plain values or raises a one-line AwsError.
+clusters. With aws.py, the AWS boundary (botocore); every call returns plain values or raises a
+one-line AwsError.
 
 Thread-safe for sync's pool: clients are made under one lock (botocore sessions are not thread-safe)
 and then used from any thread (clients are). All sessions share one model loader, so a service's
@@ -13,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.exceptions as bx
 import botocore.loaders
 import botocore.session
@@ -39,6 +39,8 @@ _SOURCES = (
     ("web_identity_token_file", "web-identity"),
     ("aws_access_key_id", "keys"),
 )
+# DescribeRegions without AllRegions should list only these; the embedded AWS lists the rest too.
+_ENABLED = ("opt-in-not-required", "opted-in", None)
 _LOCK = threading.Lock()
 _LOADER: botocore.loaders.Loader | None = None
 
@@ -118,21 +120,23 @@ class Reach:
         self.profile = profile  # written as AWS_PROFILE
         self.role_arn = role_arn  # written as --role
         self._credentials = credentials
-        self._session: boto3.Session = base._session if base else self._open(profile)
+        self._session: botocore.session.Session = base._session if base else self._open(profile)
         self._clients: dict[tuple[str, str], Any] = {}
         self._calls: Counter[str] | None = base._calls if base else calls
 
-    def _open(self, profile: str | None) -> boto3.Session:
+    def _open(self, profile: str | None) -> botocore.session.Session:
+        session = _botocore_session(profile)
         try:
-            return boto3.Session(botocore_session=_botocore_session(profile))
+            session.get_scoped_config()
         except bx.ProfileNotFound:
             raise InputError(
                 f"AWS profile '{profile}' not found in the AWS config or credentials file"
             ) from None
+        return session
 
     @property
     def home_region(self) -> str:
-        return str(self._session.region_name or "us-east-1")
+        return aws.region_of(self._session) or "us-east-1"
 
     def client(self, service: str, region: str | None = None, *, keep: bool = True) -> Any:
         """A client for `service` in `region`; kept for reuse unless `keep` is False. A client holds
@@ -148,7 +152,7 @@ class Reach:
                     "aws_secret_access_key": self._credentials["SecretAccessKey"],
                     "aws_session_token": self._credentials["SessionToken"],
                 }
-            client = self._session.client(service, region_name=key[1], config=_CONFIG, **extra)
+            client = self._session.create_client(service, region_name=key[1], config=_CONFIG, **extra)
             if self._calls is not None:
                 client.meta.events.register("before-call", self._count)
             if keep:
@@ -180,7 +184,7 @@ class Reach:
             found = self.client("sts").get_caller_identity()
         except bx.ClientError as exc:
             error = exc.response.get("Error", {})
-            role = self._session._session.get_scoped_config().get("role_arn") if self.profile else None
+            role = self._session.get_scoped_config().get("role_arn") if self.profile else None
             if role and error.get("Code") in ("AccessDenied", "AccessDeniedException"):
                 raise AwsError(
                     f"cannot assume {role}: AccessDenied: {error.get('Message', '')} "
@@ -231,13 +235,17 @@ class Reach:
 
     def enabled_regions(self, partition: str) -> list[str]:
         """Regions enabled for the account (`ec2:DescribeRegions`) that have EKS."""
-        region = self._session.region_name or _HOME_REGION.get(partition, "us-east-1")
+        region = aws.region_of(self._session) or _HOME_REGION.get(partition, "us-east-1")
         try:
             found = self.client("ec2", region, keep=False).describe_regions()["Regions"]
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list the account's regions", region) from None
         with_eks = set(self._session.get_available_regions("eks", partition))
-        return sorted(item["RegionName"] for item in found if item["RegionName"] in with_eks)
+        return sorted(
+            item["RegionName"]
+            for item in found
+            if item["RegionName"] in with_eks and item.get("OptInStatus") in _ENABLED
+        )
 
     def cluster_names(self, region: str) -> list[str]:
         """The region's clusters, all pages; its client is kept only if there are clusters to describe."""

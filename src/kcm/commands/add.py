@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcm import aws, eks, kubeconfig, paths, store  # boto3: the CLI imports this module only for `add`
+from kcm import aws, eks, kubeconfig, paths, store  # botocore: the CLI imports this module only for `add`
 from kcm.eks import EksCluster, Entries
 from kcm.errors import AwsError, InputError, KcmError
 

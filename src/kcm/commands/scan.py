@@ -112,11 +112,12 @@ def matching_profiles(patterns: tuple[str, ...], names: list[str]) -> list[str]:
 
 
 def _check_regions(regions: tuple[str, ...]) -> None:
-    import boto3
+    if not regions:
+        return
+    import botocore.session
 
-    known = {
-        r for p in ("aws", "aws-cn", "aws-us-gov") for r in boto3.Session().get_available_regions("eks", p)
-    }
+    session = botocore.session.Session()
+    known = {r for p in ("aws", "aws-cn", "aws-us-gov") for r in session.get_available_regions("eks", p)}
     for region in regions:
         if known and region not in known:
             raise InputError(f"--region {region!r}: EKS has no such region")
