@@ -1,4 +1,10 @@
-"""`make bench`: kcm add side by side with kubectl and the AWS CLI; writes bench/results.md.
+"""`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
+
+Two parts, each run alone with `.venv/bin/python bench/run.py add` or `... run.py sync` (no argument: both,
+which is what `make bench` does); a part not run keeps its section of results.md as it was.
+
+- add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
+- sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
 
 Every number in results.md is measured here: wall clock of the whole process, each run on a fresh copy of
 the same generated kubeconfig, against moto_server (the embedded AWS). HOME, XDG dirs, the AWS config files
@@ -7,17 +13,13 @@ and kcm's backups all live in a temporary directory; KUBECONFIG is never inherit
 
 from __future__ import annotations
 
-import datetime
-import os
-import platform
+import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from embedded_aws import embedded_aws  # noqa: E402 (found through the sys.path entry above)
+import sync_bench  # noqa: E402 (found through the sys.path entries above)
+from common import (  # noqa: E402
+    BenchError,
+    clean_env,
+    executable,
+    kcm_source,
+    log,
+    machine,
+    process_env,
+    run_checked,
+)
+from embedded_aws import embedded_aws  # noqa: E402
 from generate import fake_clusters, write_kubeconfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.md"
@@ -42,10 +55,6 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/eks"
 BIN = Path(sys.executable).parent  # make bench runs .venv/bin/python: aws and kcm sit beside it
 
 Argv = Callable[[Path], list[str]]
-
-
-class BenchError(RuntimeError):
-    """A tool failed or did not do what it was asked: the benchmark stops rather than time a failure."""
 
 
 @dataclass(frozen=True)
@@ -74,61 +83,15 @@ class LoopResult:
     same_data: bool
 
 
-def _log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def _executable(name: str, where: Path | None = None) -> str:
-    found = shutil.which(name, path=str(where)) if where else shutil.which(name)
-    if not found:
-        raise BenchError(f"{name} not found {'in ' + str(where) if where else 'on PATH'}")
-    return found
-
-
 def isolated_env(home: Path, url: str) -> dict[str, str]:
-    """The environment of every process: the caller's, minus AWS_*, KUBECONFIG and XDG_*, plus ours."""
-    keep = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "XDG_", "KUBECONFIG", "BOTO_"))
-    }
+    """The environment of every `add` process: isolated (common.clean_env), with keys for moto."""
     return {
-        **keep,
-        "HOME": str(home),
-        "XDG_STATE_HOME": str(home / "state"),  # kcm's backups (platformdirs.user_state_dir)
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        **clean_env(home),
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
     }
-
-
-@contextmanager
-def process_env(env: Mapping[str, str]) -> Iterator[None]:
-    """This process's own boto3 (creating clusters) sees the same isolated environment."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def run_checked(argv: list[str], env: Mapping[str, str], cwd: Path) -> float:
-    """Run one command; its wall clock in seconds, or BenchError with its stderr."""
-    start = time.perf_counter()
-    result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()[-2000:]}")
-    return elapsed
 
 
 def create_clusters(url: str, names: list[str]) -> dict[str, str]:
@@ -195,7 +158,7 @@ def time_size(
                 raise BenchError(f"{tool.label}: {target} lacks {tool.expect!r} after the run")
             if round_ >= 0:
                 seconds[tool.label].append(elapsed)
-        _log(f"N={clusters} round {round_ + 1}/{runs} done" if round_ >= 0 else f"N={clusters} warmed up")
+        log(f"N={clusters} round {round_ + 1}/{runs} done" if round_ >= 0 else f"N={clusters} warmed up")
     return SizeResult(clusters, source.stat().st_size, runs, seconds)
 
 
@@ -218,61 +181,9 @@ def time_loop(names: list[str], aws: str, kcm: str, env: Mapping[str, str], work
         for name in names:
             run_checked(argv(name, target), env, folder)
         totals[label] = time.perf_counter() - start
-        _log(f"{len(names)} x {label}: {totals[label]:.1f} s")
+        log(f"{len(names)} x {label}: {totals[label]:.1f} s")
     data = {label: yaml.safe_load(path.read_text(encoding="utf-8")) for label, path in files.items()}
     return LoopResult(len(names), totals["aws"], totals["kcm"], data["aws"] == data["kcm"])
-
-
-# ---- the machine -------------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _first_line(argv: list[str], env: Mapping[str, str]) -> str:
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def _filesystem(path: Path) -> str:
-    """The type of the filesystem that holds `path` (kcm and kubectl fsync there)."""
-    best, kind = "", "unknown"
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return kind
-    resolved = str(path.resolve())
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1]
-        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > len(best):
-            best, kind = point, fields[2]
-    return kind
-
-
-def machine(kubectl: str, aws: str, kcm: str, env: Mapping[str, str], work: Path) -> list[str]:
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [
-        f"- Date: {now}",
-        f"- CPU: {_cpu_model()}, {os.cpu_count()} cores ({affinity} usable by this process)",
-        f"- OS: {platform.system()} {platform.release()}; temporary files on {_filesystem(work)}",
-        f"- Python: {platform.python_version()} ({sys.executable})",
-        f"- kubectl: {_first_line([kubectl, 'version', '--client'], env)} ({os.path.realpath(kubectl)})",
-        f"- aws: {_first_line([aws, '--version'], env)}",
-        f"- kcm: {_first_line([kcm, '--version'], env)}",
-    ]
 
 
 # ---- the report --------------------------------------------------------------------------------------
@@ -285,13 +196,11 @@ def _mb(size: int) -> str:
 def report(sizes: list[SizeResult], loop: LoopResult, toolset: list[Tool], about: list[str]) -> str:
     kubectl, aws, kcm = (tool.label for tool in toolset)
     lines = [
-        "# kcm add vs kubectl and the AWS CLI",
-        "",
-        "Written by `make bench` (`bench/run.py`); every number below is measured by that run.",
+        "## kcm add vs kubectl and the AWS CLI",
         "",
         *about,
         "",
-        "## One command on an existing kubeconfig",
+        "### One command on an existing kubeconfig",
         "",
         "Median wall clock of the whole process, in seconds; each run on a fresh copy of the same generated",
         f"file (`bench/generate.py`, seed {SEED}: EKS entries with ~1.5 KB CA data and `# comment` lines).",
@@ -315,7 +224,7 @@ def report(sizes: list[SizeResult], loop: LoopResult, toolset: list[Tool], about
     per_aws, per_kcm = loop.aws_seconds / loop.clusters, loop.kcm_seconds / loop.clusters
     lines += [
         "",
-        f"## {loop.clusters} clusters one by one",
+        f"### {loop.clusters} clusters one by one",
         "",
         f"{loop.clusters} clusters in moto, added one call at a time (no shell) into one fresh file",
         "per tool.",
@@ -333,7 +242,7 @@ def report(sizes: list[SizeResult], loop: LoopResult, toolset: list[Tool], about
     verdict = "holds" if ratio <= TARGET_RATIO else "does not hold"
     lines += [
         "",
-        "## Target",
+        "### Target",
         "",
         f"kcm add into the {TARGET_SIZE:,}-cluster file <= {TARGET_RATIO}x kubectl config set-context: "
         f"**{verdict}** (measured {ratio:.2f}x: {target.median(kcm):.3f} s vs "
@@ -343,34 +252,95 @@ def report(sizes: list[SizeResult], loop: LoopResult, toolset: list[Tool], about
     return "\n".join(lines)
 
 
-def main() -> int:
-    kubectl = _executable("kubectl")
-    aws = _executable("aws", BIN)
-    kcm = _executable("kcm", BIN)
+def bench_add(work: Path) -> str:
+    """The `add` part: its markdown section."""
+    kubectl = executable("kubectl")
+    aws = executable("aws", BIN)
+    kcm = executable("kcm", BIN)
+    work = work / "add"
+    home = work / "home"
+    (home / ".aws").mkdir(parents=True)
+    with embedded_aws(log=work / "moto.log") as url:
+        env = isolated_env(home, url)
+        with process_env(env):
+            loop_names = [f"loop-{index:02d}" for index in range(LOOP_CLUSTERS)]
+            arns = create_clusters(url, ["bench", *loop_names])
+        existing = fake_clusters(1, seed=SEED)[0].arn  # the first cluster of every generated file
+        toolset = tools(kubectl, aws, kcm, arns["bench"], existing)
+        about = machine(kubectl, aws, kcm, env, work)
+        sizes = [time_size(n, runs, toolset, env, work) for n, runs in SIZES]
+        loop = time_loop(loop_names, aws, kcm, env, work)
+    return report(sizes, loop, toolset, about)
+
+
+def bench_sync(work: Path) -> str:
+    """The `sync` part (sync_bench.py): its markdown section."""
+    return sync_bench.run(work / "sync", executable("aws", BIN), executable("kcm", BIN))
+
+
+# ---- results.md: one section per part ----------------------------------------------------------------
+
+PARTS: dict[str, Callable[[Path], str]] = {"add": bench_add, "sync": bench_sync}
+_MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
+_MARK_RE = re.compile(r"^<!-- part: (\w+) .*-->$", re.MULTILINE)
+
+
+def previous_sections(text: str) -> dict[str, str]:
+    """The sections of an earlier results.md, by part; none from a file without the part markers."""
+    found = list(_MARK_RE.finditer(text))
+    ends = [match.start() for match in found[1:]] + [len(text)] * bool(found)
+    return {match[1]: text[match.end() : end].strip("\n") for match, end in zip(found, ends, strict=True)}
+
+
+def compose(sections: Mapping[str, str]) -> str:
+    lines = [
+        "# kcm benchmarks",
+        "",
+        "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
+        "machine its part lists. Reproduce: `make bench` (both parts), or one part alone with",
+        "`.venv/bin/python bench/run.py add` or `.venv/bin/python bench/run.py sync` (the other part's",
+        "section is kept as it was).",
+        "",
+    ]
+    for part in PARTS:
+        body = (
+            sections.get(part)
+            or f"## {part}\n\nNot measured yet: run `.venv/bin/python bench/run.py {part}`."
+        )
+        lines += [_MARK.format(part), "", body.strip("\n"), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(PARTS)
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        log(f"unknown part {unknown[0]!r}; usage: bench/run.py [{' | '.join(PARTS)} ...] (default: all)")
+        return 2
     started = time.perf_counter()
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    sections = {part: text for part, text in previous_sections(old).items() if part in PARTS}
     with tempfile.TemporaryDirectory(prefix="kcm-bench-") as temp:
-        work = Path(temp)
-        home = work / "home"
-        (home / ".aws").mkdir(parents=True)
-        with embedded_aws(log=work / "moto.log") as url:
-            env = isolated_env(home, url)
-            with process_env(env):
-                loop_names = [f"loop-{index:02d}" for index in range(LOOP_CLUSTERS)]
-                arns = create_clusters(url, ["bench", *loop_names])
-            existing = fake_clusters(1, seed=SEED)[0].arn  # the first cluster of every generated file
-            toolset = tools(kubectl, aws, kcm, arns["bench"], existing)
-            about = machine(kubectl, aws, kcm, env, work)
-            sizes = [time_size(n, runs, toolset, env, work) for n, runs in SIZES]
-            loop = time_loop(loop_names, aws, kcm, env, work)
-    RESULTS.write_text(report(sizes, loop, toolset, about), encoding="utf-8")
-    _log(f"wrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
+        for part in PARTS:
+            if part in chosen:
+                log(f"part {part}")
+                before = kcm_source()
+                sections[part] = PARTS[part](Path(temp))
+                after = kcm_source()
+                if after != before:  # someone edited kcm while it was measured
+                    warning = f"**kcm's source changed during this part's run ({before} -> {after}):"
+                    warning += " its numbers may mix versions; run it again.**"
+                    log(warning.strip("*"))
+                    sections[part] = sections[part].rstrip("\n") + "\n\n" + warning + "\n"
+    RESULTS.write_text(compose(sections), encoding="utf-8")
+    log(f"wrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
     print(RESULTS.read_text(encoding="utf-8"))
     return 0
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))
     except BenchError as exc:
-        _log(str(exc))
+        log(str(exc))
         sys.exit(1)
