@@ -595,3 +595,26 @@ def test_kubectl_keeps_kcms_marks_when_it_rewrites_the_file(
     assert code == 0 and "2 unchanged" in out, "kubectl dropped kcm's extensions"
     context = by_name(read(config), "contexts")["data.eu-west-1.333333333333"]["context"]
     assert context["namespace"] == "etl"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sync\nprune = true\n", "invalid TOML"),
+        ("[sync]\nprune = 'yes'\n", "[sync] 'prune' must be true or false"),
+        ("[sync]\nconcurrency = true\n", "[sync] 'concurrency' must be a whole number"),
+        ("[sync]\nregion = ['eu-west-1', 3]\n", "[sync] 'region' must be a list of strings"),
+        ("[synk]\n", "unknown table [synk]"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it(
+    text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tmp_path / "kcm.toml"
+    settings.write_text(text)
+    monkeypatch.setenv("KCM_CONFIG", str(settings))
+    config = tmp_path / "config"
+    code, _, err = sync(config, "--dry-run")
+    assert code == 2
+    assert err.startswith(f"kcm: {settings}: ") and message in err and len(err.splitlines()) == 1
+    assert not config.exists()
