@@ -618,3 +618,25 @@ def test_a_bad_config_file_is_one_line_naming_it(
     assert code == 2
     assert err.startswith(f"kcm: {settings}: ") and message in err and len(err.splitlines()) == 1
     assert not config.exists()
+
+
+def test_each_role_keeps_the_entries_of_a_role_that_failed(aws: Aws, two_roles: None, tmp_path: Path) -> None:
+    """team-b-ro's SSO session expired: its contexts stay, though team-b scanned the same account."""
+    config = tmp_path / "config"
+    assert sync(config, "--all-accounts", "--each-role", "--region", "us-west-2")[0] == 0
+    expired = (
+        "[profile team-b-ro]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = ReadOnly\n"
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n"
+    )
+    text = role_profiles(
+        extra="".join(
+            f"[profile {p}-ro]\nrole_arn = arn:aws:iam::{a}:role/ReadOnly\nsource_profile = base\n"
+            for p, a in ACCOUNTS.items()
+            if p != "team-b"
+        )
+        + expired
+    )
+    aws.profiles(text, CREDENTIALS)
+    code, _, err = sync(config, "--all-accounts", "--each-role", "--region", "us-west-2", "--prune")
+    assert code == 1 and "failed: profile team-b-ro" in err
+    assert "ReadOnly@batch.us-west-2.222222222222" in by_name(read(config), "contexts")

@@ -69,6 +69,7 @@ class Scan:
     unseen: set[tuple[str, str, str]] = field(default_factory=set)  # listed, but not described
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failed_profiles: set[str] = field(default_factory=set)  # their entries are never pruned this run
     accounts: int = 0
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -141,10 +142,9 @@ def _profile_reaches(options: ScanOptions, pool: _Pool) -> list[tuple[Reach, Ide
         reach = Reach(f"profile {name or 'default'}", profile=name or None, calls=result.calls)
         return reach, reach.identity()
 
-    return [
-        found
-        for _, found in pool.each("finding accounts", names, identify, lambda n: f"profile {n or 'default'}")
-    ]
+    reached = pool.each("finding accounts", names, identify, lambda n: f"profile {n or 'default'}")
+    result.failed_profiles = set(names) - {name for name, _ in reached}
+    return [found for _, found in reached]
 
 
 def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, Identity]], dict[str, str]]:

@@ -134,11 +134,15 @@ def wanted(found: list[Found], template: str, each_role: bool) -> dict[str, tupl
 
 
 def _prunable(result: Scan) -> Callable[[str, dict[str, Any]], bool]:
-    """Only where this run looked and saw everything: a scanned region, a cluster that is not there."""
+    """Only where this run looked and saw everything: a scanned region, a cluster that is not there,
+    and not an entry of a profile that failed (with --each-role, another role may have scanned its
+    account)."""
 
     def check(section: str, entry: dict[str, Any]) -> bool:
         record = reconcile.origin(section, entry) or {}
         where = (str(record.get("account")), str(record.get("region")))
+        if record.get("profile") in result.failed_profiles:
+            return False
         return where in result.scanned and (*where, str(record.get("cluster"))) not in result.unseen
 
     return check
