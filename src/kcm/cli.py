@@ -12,7 +12,7 @@ from typer._click.core import Context  # typer vendors click; its Context is thi
 from typer.core import TyperGroup
 
 from kcm import __version__, output
-from kcm.errors import KcmError
+from kcm.errors import InputError, KcmError
 
 
 class _Group(TyperGroup):
@@ -168,7 +168,7 @@ def sync(
     from kcm.commands import sync as command
 
     if output_format not in ("text", "json"):
-        raise KcmError(f"--output {output_format!r}: choose text or json")
+        raise InputError(f"--output {output_format!r}: choose text or json")
     options = command.resolve(
         {
             "profile": tuple(profile or ()),
@@ -205,7 +205,7 @@ def list_(
     from kcm.commands import listing
 
     if output_format not in ("text", "json"):
-        raise KcmError(f"--output {output_format!r}: choose text or json")
+        raise InputError(f"--output {output_format!r}: choose text or json")
     found = listing.rows(kubeconfig)
     if output_format == "json":
         output.out(json.dumps(listing.as_json(found), indent=2))

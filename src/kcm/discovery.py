@@ -224,6 +224,11 @@ class Reach:
                 ]
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list the organisation's accounts") from None
+        if not accounts:  # an organisation lists at least its management account
+            raise AwsError(
+                f"{self.label}: organizations:ListAccounts lists no active account; use the credentials "
+                "of the organisation's management account or of a delegated administrator"
+            )
         return sorted(accounts)
 
     def account_alias(self) -> str | None:

@@ -640,3 +640,14 @@ def test_each_role_keeps_the_entries_of_a_role_that_failed(aws: Aws, two_roles: 
     code, _, err = sync(config, "--all-accounts", "--each-role", "--region", "us-west-2", "--prune")
     assert code == 1 and "failed: profile team-b-ro" in err
     assert "ReadOnly@batch.us-west-2.222222222222" in by_name(read(config), "contexts")
+
+
+def test_org_role_outside_an_organization_says_so(aws: Aws, tmp_path: Path) -> None:
+    code, _, err = sync(tmp_path / "config", "--org-role", "Admin", "--region", "us-east-1")
+    assert code == 3 and "lists no active account" in err
+    assert not (tmp_path / "config").exists()
+
+
+def test_bad_output_format_is_bad_input(aws: Aws, tmp_path: Path) -> None:
+    code, _, err = sync(tmp_path / "config", "-o", "yaml")
+    assert code == 2 and err == "kcm: --output 'yaml': choose text or json\n"
