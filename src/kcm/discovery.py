@@ -4,16 +4,22 @@ one-line AwsError.
 
 Thread-safe for sync's pool: clients are made under one lock (botocore sessions are not thread-safe)
 and then used from any thread (clients are). All sessions share one model loader, so a service's
-model is parsed once per run, not once per profile.
+model is parsed once per run, not once per profile. EKS, the call made in every account and region,
+goes through one client per region for all accounts with the same settings: the calling thread lends
+it the account's credentials for the call (botocore asks a client's credentials for a frozen copy at
+every signing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.credentials
 import botocore.exceptions as bx
 import botocore.loaders
 import botocore.session
@@ -41,6 +47,16 @@ _SOURCES = (
 )
 # DescribeRegions without AllRegions should list only these; the embedded AWS lists the rest too.
 _ENABLED = ("opt-in-not-required", "opted-in", None)
+# Profile settings that only say where credentials come from. Every other setting (endpoints, FIPS,
+# CA bundle, retries) shapes a client, so only profiles that agree on those share EKS clients.
+_CREDENTIAL_SETTINGS = frozenset(
+    {
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "role_arn", "source_profile",
+        "credential_source", "credential_process", "external_id", "mfa_serial", "role_session_name",
+        "duration_seconds", "web_identity_token_file", "sso_session", "sso_start_url", "sso_region",
+        "sso_account_id", "sso_role_name", "region", "output",
+    }
+)  # fmt: skip
 _LOCK = threading.Lock()
 _LOADER: botocore.loaders.Loader | None = None
 
@@ -102,6 +118,51 @@ def _botocore_session(profile: str | None) -> botocore.session.Session:
     return session
 
 
+class _Lent(botocore.credentials.Credentials):  # type: ignore[misc]  # botocore ships no types
+    """In each thread, the credentials of the account that thread is working for."""
+
+    def __init__(self) -> None:
+        super().__init__("", "")
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def lend(self, credentials: botocore.credentials.Credentials) -> Iterator[None]:
+        self._local.current = credentials
+        try:
+            yield
+        finally:
+            self._local.current = None
+
+    def get_frozen_credentials(self) -> botocore.credentials.ReadOnlyCredentials:
+        current = getattr(self._local, "current", None)
+        if current is None:
+            raise bx.NoCredentialsError()
+        frozen: botocore.credentials.ReadOnlyCredentials = current.get_frozen_credentials()
+        return frozen
+
+
+class _LentProvider:
+    """A botocore credential provider that always answers with the lent credentials."""
+
+    def __init__(self, lent: _Lent) -> None:
+        self.lent = lent
+
+    def load_credentials(self) -> _Lent:
+        return self.lent
+
+
+@dataclass
+class Shared:
+    """What one sync run shares between its reaches: the API call count, and an EKS client per region
+    for all accounts reached with the same settings. A botocore client costs ~3 ms of CPU and its
+    first call ~2 ms more: made per account and region, that was most of a sync's time."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    eks: dict[tuple[tuple[str, str], ...], tuple[botocore.session.Session, _Lent, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+
 class Reach:
     """One way into one account: a profile, or a role assumed from one, and what kubeconfig entries
     reached this way write (`AWS_PROFILE`, `--role`)."""
@@ -114,7 +175,7 @@ class Reach:
         role_arn: str | None = None,
         credentials: dict[str, str] | None = None,
         base: Reach | None = None,
-        calls: Counter[str] | None = None,
+        shared: Shared | None = None,
     ) -> None:
         self.label = label
         self.profile = profile  # written as AWS_PROFILE
@@ -122,7 +183,10 @@ class Reach:
         self._credentials = credentials
         self._session: botocore.session.Session = base._session if base else self._open(profile)
         self._clients: dict[tuple[str, str], Any] = {}
-        self._calls: Counter[str] | None = base._calls if base else calls
+        self._shared: Shared = base._shared if base else (shared or Shared())
+        self._calls = self._shared.calls
+        self._profile_name: str | None = base._profile_name if base else profile
+        self._resolved: botocore.credentials.Credentials | None = None
 
     def _open(self, profile: str | None) -> botocore.session.Session:
         session = _botocore_session(profile)
@@ -139,8 +203,8 @@ class Reach:
         return aws.region_of(self._session) or "us-east-1"
 
     def client(self, service: str, region: str | None = None, *, keep: bool = True) -> Any:
-        """A client for `service` in `region`; kept for reuse unless `keep` is False. A client holds
-        about half a megabyte, and a sync of every region makes one per account and region."""
+        """A client for `service` in `region`; kept for reuse unless `keep` is False (a client holds
+        about half a megabyte)."""
         key = (service, region or self.home_region)
         with _LOCK:
             if key in self._clients:
@@ -153,23 +217,46 @@ class Reach:
                     "aws_session_token": self._credentials["SessionToken"],
                 }
             client = self._session.create_client(service, region_name=key[1], config=_CONFIG, **extra)
-            if self._calls is not None:
-                client.meta.events.register("before-call", self._count)
+            client.meta.events.register("before-call", self._count)
             if keep:
                 self._clients[key] = client
             return client
 
-    def keep(self, service: str, region: str, client: Any) -> None:
+    def _eks(self, region: str) -> tuple[Any, _Lent]:
+        """The run's EKS client for `region` and these settings, and what lends it credentials."""
+        scoped = self._session.get_scoped_config()
+        settings = tuple(sorted((k, str(v)) for k, v in scoped.items() if k not in _CREDENTIAL_SETTINGS))
         with _LOCK:
-            self._clients.setdefault((service, region), client)
+            known = self._shared.eks.get(settings)
+        if known is None:
+            opened = _botocore_session(self._profile_name)  # takes the lock itself
+            lent = _Lent()
+            opened.register_component("credential_provider", _LentProvider(lent))
+            with _LOCK:
+                known = self._shared.eks.setdefault(settings, (opened, lent, {}))
+        with _LOCK:
+            session, lent, clients = known
+            if region not in clients:
+                clients[region] = session.create_client("eks", region_name=region, config=_CONFIG)
+                clients[region].meta.events.register("before-call", self._count)
+            return clients[region], lent
 
-    def forget(self, service: str, region: str) -> None:
-        with _LOCK:
-            self._clients.pop((service, region), None)
+    def _own_credentials(self) -> botocore.credentials.Credentials:
+        if self._resolved is None:
+            if self._credentials:
+                self._resolved = botocore.credentials.Credentials(
+                    self._credentials["AccessKeyId"],
+                    self._credentials["SecretAccessKey"],
+                    self._credentials["SessionToken"],
+                )
+            else:
+                self._resolved = self._session.get_credentials()
+            if self._resolved is None:
+                raise bx.NoCredentialsError()
+        return self._resolved
 
     def _count(self, model: Any, **_: Any) -> None:
         """API calls made (retries not included): the benchmark compares them with the minimum."""
-        assert self._calls is not None
         with _LOCK:
             self._calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
@@ -253,21 +340,22 @@ class Reach:
         )
 
     def cluster_names(self, region: str) -> list[str]:
-        """The region's clusters, all pages; its client is kept only if there are clusters to describe."""
+        """The region's clusters, all pages."""
         names: list[str] = []
-        client = self.client("eks", region, keep=False)
         try:
-            for page in client.get_paginator("list_clusters").paginate():
-                names += page.get("clusters", [])
+            client, lent = self._eks(region)
+            with lent.lend(self._own_credentials()):
+                for page in client.get_paginator("list_clusters").paginate():
+                    names += page.get("clusters", [])
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list EKS clusters", region) from None
-        if names:
-            self.keep("eks", region, client)
         return sorted(names)
 
     def describe(self, name: str, region: str) -> EksCluster:
         try:
-            found = self.client("eks", region).describe_cluster(name=name)["cluster"]
+            client, lent = self._eks(region)
+            with lent.lend(self._own_credentials()):
+                found = client.describe_cluster(name=name)["cluster"]
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, f"cannot describe cluster '{name}'", region) from None
         return aws.eks_cluster(found, name)

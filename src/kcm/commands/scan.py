@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kcm import aws, cache, discovery, eks
-from kcm.discovery import Identity, Reach
+from kcm.discovery import Identity, Reach, Shared
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
 
@@ -71,7 +70,11 @@ class Scan:
     notes: list[str] = field(default_factory=list)
     failed_profiles: set[str] = field(default_factory=set)  # their entries are never pruned this run
     accounts: int = 0
-    calls: Counter[str] = field(default_factory=Counter)
+    shared: Shared = field(default_factory=Shared)
+
+    @property
+    def calls(self) -> Counter[str]:
+        return self.shared.calls
 
 
 class _Pool:
@@ -139,7 +142,7 @@ def _profile_reaches(options: ScanOptions, pool: _Pool) -> list[tuple[Reach, Ide
         names = [aws.effective_profile(None) or ""]
 
     def identify(name: str) -> tuple[Reach, Identity]:
-        reach = Reach(f"profile {name or 'default'}", profile=name or None, calls=result.calls)
+        reach = Reach(f"profile {name or 'default'}", profile=name or None, shared=result.shared)
         return reach, reach.identity()
 
     reached = pool.each("finding accounts", names, identify, lambda n: f"profile {n or 'default'}")
@@ -155,7 +158,7 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
     if not _ROLE_NAME.match(role):
         raise InputError(f"--org-role {role!r}: not an IAM role name (letters, digits and +=,.@_- ; a path/)")
     base_profile = options.profiles[0] if options.profiles else aws.effective_profile(None)
-    base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, calls=pool.result.calls)
+    base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, shared=pool.result.shared)
     own = base.identity()
     partition = own.partition
     accounts = base.organization_accounts()
@@ -263,18 +266,8 @@ def _clusters(
     result.scanned = {pair for pair, _ in listed}
     wanted = [(account, region, name) for (account, region), names in listed for name in names]
 
-    pending = Counter((account, region) for account, region, _ in wanted)
-    lock = threading.Lock()
-
     def describe(key: tuple[str, str, str]) -> EksCluster:
-        reach = first[key[0]][0]
-        try:
-            return reach.describe(key[2], key[1])
-        finally:
-            with lock:
-                pending[key[:2]] -= 1
-                if not pending[key[:2]]:  # the region's last cluster: its client can go
-                    reach.forget("eks", key[1])
+        return first[key[0]][0].describe(key[2], key[1])
 
     described = pool.each(
         "describing clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
