@@ -31,7 +31,7 @@ from kcm.errors import AwsError, InputError
 
 # Throttling is expected when a pool scans many accounts: adaptive mode backs off client-side.
 _CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
+    retries={"mode": "adaptive", "max_attempts": 5},
     connect_timeout=10,
     read_timeout=30,
     user_agent_extra="kcm",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -87,18 +88,22 @@ class _Pool:
         self, phase: str, items: Iterable[T], work: Callable[[T], R], scope: Callable[[T], str]
     ) -> list[tuple[T, R]]:
         """`work` on every item, in parallel; results in the items' order, failures recorded."""
-        items = list(items)
-        futures = {self.executor.submit(work, item): index for index, item in enumerate(items)}
+        return self.collect(phase, [(item, self.executor.submit(work, item)) for item in items], scope)
+
+    def collect(
+        self, phase: str, submitted: list[tuple[T, Future[R]]], scope: Callable[[T], str]
+    ) -> list[tuple[T, R]]:
+        """Wait for work already submitted; results in submission order, failures recorded."""
+        index = {future: position for position, (_, future) in enumerate(submitted)}
         done: dict[int, R] = {}
-        for count, future in enumerate(as_completed(futures), 1):
-            index = futures[future]
+        for count, future in enumerate(as_completed(index), 1):
             try:
-                done[index] = future.result()
+                done[index[future]] = future.result()
             except AwsError as exc:
-                self.result.failures.append(Failure(scope(items[index]), str(exc)))
+                self.result.failures.append(Failure(scope(submitted[index[future]][0]), str(exc)))
             if self.progress:
-                self.progress(phase, count, len(items))
-        return [(items[index], done[index]) for index in sorted(done)]
+                self.progress(phase, count, len(submitted))
+        return [(submitted[position][0], done[position]) for position in sorted(done)]
 
 
 def matching_profiles(patterns: tuple[str, ...], names: list[str]) -> list[str]:
@@ -259,18 +264,25 @@ def _clusters(
     )
     pairs = [(account, region) for account, names in regions for region in names]
 
+    describing: list[tuple[tuple[str, str, str], Future[EksCluster]]] = []
+    lock = threading.Lock()
+
     def listing(pair: tuple[str, str]) -> list[str]:
-        return first[pair[0]][0].cluster_names(pair[1])
+        """List a region, and start describing its clusters at once: no wait for the other regions."""
+        reach = first[pair[0]][0]
+        names = reach.cluster_names(pair[1])
+        with lock:
+            for name in names:
+                describing.append(((*pair, name), pool.executor.submit(reach.describe, name, pair[1])))
+        return names
 
     listed = pool.each("listing clusters", pairs, listing, lambda p: f"account {p[0]} region {p[1]}")
     result.scanned = {pair for pair, _ in listed}
     wanted = [(account, region, name) for (account, region), names in listed for name in names]
-
-    def describe(key: tuple[str, str, str]) -> EksCluster:
-        return first[key[0]][0].describe(key[2], key[1])
-
-    described = pool.each(
-        "describing clusters", wanted, describe, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
+    order = {key: position for position, key in enumerate(wanted)}
+    describing.sort(key=lambda item: order[item[0]])
+    described = pool.collect(
+        "describing clusters", describing, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
     )
     clusters: list[tuple[str, EksCluster]] = []
     seen = {key for key, _ in described}
