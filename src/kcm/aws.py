@@ -53,16 +53,21 @@ def session(profile: str | None, region: str | None) -> botocore.session.Session
         raise InputError(
             "You must specify a region: --region, AWS_DEFAULT_REGION, or `region =` in the profile"
         )
-    known = {
-        name
-        for partition in result.get_available_partitions()
-        for name in result.get_available_regions("eks", partition)
-    }
+    known = eks_regions(result)
     if known and chosen not in known:
         raise InputError(
             f"unknown AWS region '{chosen}' (from {_region_source(region, profile)}): EKS has no such region"
         )
     return result
+
+
+def eks_regions(sess: botocore.session.Session) -> set[str]:
+    """Every region of every partition that botocore knows EKS in."""
+    return {
+        name
+        for partition in sess.get_available_partitions()
+        for name in sess.get_available_regions("eks", partition)
+    }
 
 
 def region_of(sess: botocore.session.Session) -> str | None:
@@ -79,15 +84,19 @@ def _region_source(region: str | None, profile: str | None) -> str:
     return f"profile '{profile or 'default'}'"
 
 
+def credential_args(credentials: dict[str, str] | None) -> dict[str, str]:
+    """An AssumeRole response's `Credentials` as `create_client` keywords; none for the session's own."""
+    if not credentials:
+        return {}
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
 def _client(sess: botocore.session.Session, service: str, credentials: dict[str, str] | None = None) -> Any:
-    extra: dict[str, Any] = {}
-    if credentials:
-        extra = {
-            "aws_access_key_id": credentials["AccessKeyId"],
-            "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"],
-        }
-    return sess.create_client(service, config=_CONFIG, **extra)
+    return sess.create_client(service, config=_CONFIG, **credential_args(credentials))
 
 
 def explain(exc: Exception, action: str, profile: str | None, region: str | None) -> AwsError:
@@ -125,14 +134,14 @@ def explain(exc: Exception, action: str, profile: str | None, region: str | None
     return AwsError(f"{action} as {who}: {exc}")
 
 
-def assume_role(sess: botocore.session.Session, role_arn: str, profile: str | None) -> dict[str, str]:
-    """Credentials for `role_arn`, for look-ups in the account the cluster lives in."""
+def assume_role(
+    sts: Any, role_arn: str, *, session_name: str, profile: str | None, region: str | None
+) -> dict[str, str]:
+    """Credentials for `role_arn` from the STS client `sts`, or the trust-policy advice."""
     try:
-        response = _client(sess, "sts").assume_role(
-            RoleArn=role_arn, RoleSessionName="EKSDescribeClusterSession"
-        )
+        response = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        error = explain(exc, f"cannot assume {role_arn}", profile, region_of(sess))
+        error = explain(exc, f"cannot assume {role_arn}", profile, region)
         if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
             error = AwsError(f"{error} — the role's trust policy must allow this identity")
         raise error from None
@@ -149,7 +158,15 @@ def describe_cluster(
 ) -> EksCluster:
     """`DescribeCluster`, with update-kubeconfig's checks: it must exist and be ACTIVE or UPDATING."""
     sess = session(profile, region)
-    credentials = assume_role(sess, assume_role_arn, profile) if assume_role_arn else None
+    credentials = None
+    if assume_role_arn:
+        credentials = assume_role(
+            _client(sess, "sts"),
+            assume_role_arn,
+            session_name="EKSDescribeClusterSession",  # the AWS CLI's
+            profile=profile,
+            region=region_of(sess),
+        )
     try:
         found = _client(sess, "eks", credentials).describe_cluster(name=name).get("cluster") or {}
     except bx.ClientError as exc:

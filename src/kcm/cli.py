@@ -129,6 +129,11 @@ def _progress() -> tuple[Any, Any]:
     return advance, bar
 
 
+def _check_output(value: str) -> None:
+    if value not in ("text", "json"):
+        raise InputError(f"--output {value!r}: choose text or json")
+
+
 @app.command()
 def sync(
     profile: Annotated[
@@ -167,8 +172,7 @@ def sync(
     """Write a context for every EKS cluster in every account and region your AWS setup reaches."""
     from kcm.commands import sync as command
 
-    if output_format not in ("text", "json"):
-        raise InputError(f"--output {output_format!r}: choose text or json")
+    _check_output(output_format)
     options = command.resolve(
         {
             "profile": tuple(profile or ()),
@@ -204,28 +208,12 @@ def list_(
     """List contexts with their cluster, user, namespace, AWS account and region; * marks the current one."""
     from kcm.commands import listing
 
-    if output_format not in ("text", "json"):
-        raise InputError(f"--output {output_format!r}: choose text or json")
+    _check_output(output_format)
     found = listing.rows(kubeconfig)
     if output_format == "json":
         output.out(json.dumps(listing.as_json(found), indent=2))
-        return
-    table = [["CURRENT", "NAME", "CLUSTER", "USER", "NAMESPACE", "ACCOUNT", "REGION", "KCM"]]
-    for row in found:
-        user = listing.short_cluster(row.user) if row.user.startswith(row.cluster) else row.user
-        table.append(
-            [
-                "*" if row.current else "",
-                row.name,
-                listing.short_cluster(row.cluster),
-                user,
-                row.namespace,
-                row.account,
-                row.region,
-                "yes" if row.managed else "",
-            ]
-        )
-    output.out(output.table(table))
+    else:
+        output.contexts_table(found)
 
 
 @app.command()

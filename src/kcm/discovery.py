@@ -67,8 +67,6 @@ class AwsProfile:
 
     name: str
     source: str  # role, sso, process, web-identity, keys; "" when it configures no credentials
-    role_arn: str | None = None
-    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def profiles() -> list[AwsProfile]:
         source = next((kind for key, kind in _SOURCES if settings.get(key)), "")
         if not source and settings.get("credential_source"):
             source = "role"
-        result.append(AwsProfile(name, source, settings.get("role_arn"), settings.get("region")))
+        result.append(AwsProfile(name, source))
     return result
 
 
@@ -184,9 +182,12 @@ class Reach:
         self._session: botocore.session.Session = base._session if base else self._open(profile)
         self._clients: dict[tuple[str, str], Any] = {}
         self._shared: Shared = base._shared if base else (shared or Shared())
-        self._calls = self._shared.calls
-        self._profile_name: str | None = base._profile_name if base else profile
         self._resolved: botocore.credentials.Credentials | None = None
+        # What shapes a client (endpoints, FIPS, CA bundle...): reaches that agree share EKS clients.
+        scoped = self._session.get_scoped_config()
+        self._settings = tuple(
+            sorted((k, str(v)) for k, v in scoped.items() if k not in _CREDENTIAL_SETTINGS)
+        )
 
     def _open(self, profile: str | None) -> botocore.session.Session:
         session = _botocore_session(profile)
@@ -209,13 +210,7 @@ class Reach:
         with _LOCK:
             if key in self._clients:
                 return self._clients[key]
-            extra: dict[str, Any] = {}
-            if self._credentials:
-                extra = {
-                    "aws_access_key_id": self._credentials["AccessKeyId"],
-                    "aws_secret_access_key": self._credentials["SecretAccessKey"],
-                    "aws_session_token": self._credentials["SessionToken"],
-                }
+            extra = aws.credential_args(self._credentials)
             client = self._session.create_client(service, region_name=key[1], config=_CONFIG, **extra)
             client.meta.events.register("before-call", self._count)
             if keep:
@@ -224,16 +219,14 @@ class Reach:
 
     def _eks(self, region: str) -> tuple[Any, _Lent]:
         """The run's EKS client for `region` and these settings, and what lends it credentials."""
-        scoped = self._session.get_scoped_config()
-        settings = tuple(sorted((k, str(v)) for k, v in scoped.items() if k not in _CREDENTIAL_SETTINGS))
         with _LOCK:
-            known = self._shared.eks.get(settings)
+            known = self._shared.eks.get(self._settings)
         if known is None:
-            opened = _botocore_session(self._profile_name)  # takes the lock itself
+            opened = _botocore_session(self.profile)  # takes the lock itself
             lent = _Lent()
             opened.register_component("credential_provider", _LentProvider(lent))
             with _LOCK:
-                known = self._shared.eks.setdefault(settings, (opened, lent, {}))
+                known = self._shared.eks.setdefault(self._settings, (opened, lent, {}))
         with _LOCK:
             session, lent, clients = known
             if region not in clients:
@@ -258,7 +251,7 @@ class Reach:
     def _count(self, model: Any, **_: Any) -> None:
         """API calls made (retries not included): the benchmark compares them with the minimum."""
         with _LOCK:
-            self._calls[f"{model.service_model.service_name}:{model.name}"] += 1
+            self._shared.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
     def fail(self, exc: Exception, action: str, region: str | None = None) -> AwsError:
         error = aws.explain(exc, action, self.profile, region)
@@ -284,19 +277,11 @@ class Reach:
 
     def assume(self, role_arn: str) -> Reach:
         """The same base identity, acting through `role_arn` (`--role` in the written entries)."""
-        try:
-            found = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="kcm-sync")
-        except (bx.BotoCoreError, bx.ClientError) as exc:
-            error = self.fail(exc, f"cannot assume {role_arn}")
-            if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
-                error = AwsError(f"{error} — the role's trust policy must allow this identity")
-            raise error from None
+        credentials = aws.assume_role(
+            self.client("sts"), role_arn, session_name="kcm-sync", profile=self.profile, region=None
+        )
         return Reach(
-            f"role {role_arn}",
-            profile=self.profile,
-            role_arn=role_arn,
-            credentials=found["Credentials"],
-            base=self,
+            f"role {role_arn}", profile=self.profile, role_arn=role_arn, credentials=credentials, base=self
         )
 
     def organization_accounts(self) -> list[tuple[str, str]]:

@@ -9,6 +9,9 @@ from typing import Any
 from kcm.errors import InputError
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"  # v1alpha1 breaks kubectl >= 1.24
+_CLUSTER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:eks:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>.+)$"
+)
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 
@@ -41,6 +44,12 @@ class Entries:
     cluster: dict[str, Any]
     user: dict[str, Any]
     context: dict[str, Any]
+
+
+def cluster_arn(value: str) -> tuple[str, str, str] | None:
+    """(region, account, name) of an EKS cluster ARN; None for anything else."""
+    found = _CLUSTER_ARN.match(value)
+    return (found["region"], found["account"], found["name"]) if found else None
 
 
 def check_role_arn(value: str, flag: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kcm import yamltext
+from kcm import eks, yamltext
 
 if TYPE_CHECKING:
+    from kcm.commands.listing import ContextRow
     from kcm.commands.sync import SyncResult
 
 
@@ -33,6 +34,24 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def contexts_table(rows: list[ContextRow]) -> None:
+    """`kcm list`: kubectl's get-contexts columns, EKS ARNs shortened to the cluster name, and AWS's."""
+
+    def short(name: str) -> str:
+        arn = eks.cluster_arn(name)
+        return arn[2] if arn else name
+
+    table_rows = [["CURRENT", "NAME", "CLUSTER", "USER", "NAMESPACE", "ACCOUNT", "REGION", "KCM"]]
+    for row in rows:
+        user = short(row.user) if row.user.startswith(row.cluster) else row.user
+        managed = "yes" if row.managed else ""
+        current = "*" if row.current else ""
+        table_rows.append(
+            [current, row.name, short(row.cluster), user, row.namespace, row.account, row.region, managed]
+        )
+    out(table(table_rows))
 
 
 def _count(number: int, noun: str) -> str:
@@ -68,7 +87,7 @@ def sync_summary(result: SyncResult) -> None:
     failed = len(result.scan.failures) + len(result.plan.conflicts)
     summary = (
         f"{_count(len(result.rows), 'cluster')} in {_count(result.scan.accounts, 'account')}, "
-        f"{_count(len(result.scan.scanned), 'region')} scanned: "
+        f"{_count(len(result.scan.scanned), 'account-region')} scanned: "
         + ", ".join(f"{count} {status}" for status, count in counts.items())
         + f", {len(result.pruned)} pruned, {failed} failed"
     )

@@ -7,6 +7,7 @@ entry in the way is left as it is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,13 @@ class Plan:
     conflicts: dict[str, str]  # context name -> why kcm could not write it (an entry it did not write)
     users: dict[str, str]  # context name -> the user it ended up with (renamed around a foreign one)
 
+    @functools.cached_property
+    def _index(self) -> dict[tuple[str, str], Change]:
+        return {(change.section, change.name): change for change in self.changes}
+
     def of(self, section: str, name: str) -> Change | None:
-        return next((c for c in self.changes if c.section == section and c.name == name), None)
+        """The change to one entry: a look-up, since a sync asks it three times per context."""
+        return self._index.get((section, name))
 
 
 def _extensions(entry: dict[str, Any], section: str) -> list[Any]:

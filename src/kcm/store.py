@@ -22,8 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import SoftFileLock, Timeout
-
 from kcm.errors import InputError, KcmError, LockError
 
 LOCK_TIMEOUT = float(os.environ.get("KCM_LOCK_TIMEOUT", "30"))
@@ -222,6 +220,8 @@ def edit(
     except OSError as exc:
         raise InputError(f"{target.parent}: cannot create directory: {exc.strerror}") from None
     lock_path = Path(f"{path}.lock")
+    from filelock import SoftFileLock, Timeout  # only writers need it: `kcm list` reads without
+
     lock = SoftFileLock(lock_path, timeout=timeout, poll_interval=0.02)
     temp_dirs = [target.parent, _backup_folder(target)]
     try:

@@ -472,6 +472,18 @@ def denying_sts() -> Iterator[str]:
     server.shutdown()
 
 
+def endpoints_in_config(text: str, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`text` with the embedded AWS named in every profile instead of in AWS_ENDPOINT_URL, which would
+    override a profile's own `services` endpoints."""
+    lines = []
+    for line in text.splitlines():
+        lines.append(line)
+        if line.startswith(("[profile ", "[default]")):
+            lines.append(f"endpoint_url = {aws.url}")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    return "\n".join(lines) + f"\n[profile base]\nendpoint_url = {aws.url}\n"
+
+
 def test_one_failing_profile_never_stops_the_others(
     aws: Aws,
     org: dict[str, dict[str, Any]],
@@ -479,23 +491,15 @@ def test_one_failing_profile_never_stops_the_others(
     denying_sts: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An expired SSO session and a role whose trust policy refuses us: both listed with their fix.
-
-    The refusing STS is a profile's `services` endpoint; the environment's AWS_ENDPOINT_URL would
-    override that, so here every profile names the embedded AWS in the config file instead.
-    """
+    """An expired SSO session and a role whose trust policy refuses us: both listed with their fix;
+    the refusing STS is a profile's `services` endpoint."""
     broken = (
         "[profile expired-sso]\nsso_session = corp\nsso_account_id = 444444444444\nsso_role_name = Admin\n"
         "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n"
         "[profile denied]\nrole_arn = arn:aws:iam::555555555555:role/Admin\nsource_profile = base\n"
         "services = deny\n[services deny]\nsts =\n  endpoint_url = " + denying_sts + "\n"
     )
-    text = role_profiles(extra=broken).replace("]\n", f"]\nendpoint_url = {aws.url}\n")
-    text += f"[profile base]\nendpoint_url = {aws.url}\n"
-    aws.profiles(
-        text.replace("[services deny]\nendpoint_url = " + aws.url + "\n", "[services deny]\n"), CREDENTIALS
-    )
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    aws.profiles(endpoints_in_config(role_profiles(extra=broken), aws, monkeypatch), CREDENTIALS)
     config = tmp_path / "config"
     code, out, err = sync(config, "--all-accounts")
     assert code == 1, err
@@ -515,12 +519,9 @@ def test_regions_that_failed_are_listed_and_not_pruned(
     """team-b's EKS calls are refused in every region: its entries stay, even with --prune."""
     config = tmp_path / "config"
     assert sync(config, "--all-accounts")[0] == 0
-    text = role_profiles().replace("]\n", f"]\nendpoint_url = {aws.url}\n")
-    text = text.replace("[profile team-b]\n", "[profile team-b]\nservices = deny\n")
-    text += f"[profile base]\nendpoint_url = {aws.url}\n"
+    text = role_profiles().replace("[profile team-b]\n", "[profile team-b]\nservices = deny\n")
     text += f"[services deny]\neks =\n  endpoint_url = {denying_sts}\n"
-    aws.profiles(text, CREDENTIALS)
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    aws.profiles(endpoints_in_config(text, aws, monkeypatch), CREDENTIALS)
     aws.in_account("111111111111", "eks", "eu-west-1").delete_cluster(name="web")
     code, out, err = sync(
         config, "--all-accounts", "--prune", "--region", "us-west-2", "--region", "eu-west-1"

@@ -5,14 +5,11 @@ Read-only and fast: no AWS, no lock (kubectl reads without one), no boto3 import
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kcm import kubeconfig, paths, reconcile, store
-
-_EKS_ARN = re.compile(r"^arn:aws[a-z-]*:eks:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>.+)$")
+from kcm import eks, kubeconfig, paths, reconcile, store
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
         assert isinstance(body, dict)
         cluster = str(body.get("cluster") or "")
         record = reconcile.origin("contexts", entry) or {}
-        arn = _EKS_ARN.match(cluster)
+        arn = eks.cluster_arn(cluster)
         result.append(
             ContextRow(
                 name=entry["name"],
@@ -67,8 +64,8 @@ def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
                 cluster=cluster,
                 user=str(body.get("user") or ""),
                 namespace=str(body.get("namespace") or ""),
-                account=arn["account"] if arn else str(record.get("account") or ""),
-                region=arn["region"] if arn else str(record.get("region") or ""),
+                account=arn[1] if arn else str(record.get("account") or ""),
+                region=arn[0] if arn else str(record.get("region") or ""),
                 managed=bool(record),
                 file=source[entry["name"]],
             )
@@ -78,9 +75,3 @@ def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
 
 def as_json(found: list[ContextRow]) -> list[dict[str, Any]]:
     return [asdict(row) for row in found]
-
-
-def short_cluster(cluster: str) -> str:
-    """An EKS ARN shown by its cluster name; anything else as it is."""
-    arn = _EKS_ARN.match(cluster)
-    return arn["name"] if arn else cluster

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from kcm import aws, cache, discovery, eks
+from kcm import aws, cache, discovery
 from kcm.discovery import Identity, Reach, Shared
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
@@ -125,8 +125,7 @@ def _check_regions(regions: tuple[str, ...]) -> None:
         return
     import botocore.session
 
-    session = botocore.session.Session()
-    known = {r for p in ("aws", "aws-cn", "aws-us-gov") for r in session.get_available_regions("eks", p)}
+    known = aws.eks_regions(botocore.session.Session())
     for region in regions:
         if known and region not in known:
             raise InputError(f"--region {region!r}: EKS has no such region")
@@ -172,7 +171,7 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
     def enter(account: tuple[str, str]) -> tuple[Reach, Identity]:
         if account[0] == own.account:  # the account we are in already: no role to assume
             return base, own
-        role_arn = eks.check_role_arn(f"arn:{partition}:iam::{account[0]}:role/{role}", "--org-role")
+        role_arn = f"arn:{partition}:iam::{account[0]}:role/{role}"
         arn = f"arn:{partition}:sts::{account[0]}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
         return base.assume(role_arn), Identity(account[0], arn)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,10 @@ EACH_ROLE_TEMPLATE = "{role}@{cluster}.{region}.{account_id}"
 
 @dataclass(frozen=True)
 class SyncOptions:
-    profiles: tuple[str, ...] = ()
-    all_accounts: bool = False
-    prefer_roles: tuple[str, ...] = ()
-    each_role: bool = False
-    org_role: str | None = None
-    regions: tuple[str, ...] = ()
+    scope: ScanOptions = field(default_factory=ScanOptions)  # which accounts, roles and regions
     alias_template: str | None = None
     prune: bool = False
     set_current: str | None = None
-    concurrency: int = 16
     kubeconfig: str | None = None
     dry_run: bool = False
 
@@ -55,7 +49,6 @@ class SyncResult:
     pruned: list[str]  # context names
     scan: Scan
     plan: reconcile.Plan
-    text: str
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -65,7 +58,8 @@ class SyncResult:
 
 def template_of(options: SyncOptions) -> str:
     """The context-name template, checked: known fields only; with --each-role, one naming the role."""
-    template = options.alias_template or (EACH_ROLE_TEMPLATE if options.each_role else TEMPLATE)
+    each_role = options.scope.each_role
+    template = options.alias_template or (EACH_ROLE_TEMPLATE if each_role else TEMPLATE)
     try:
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
@@ -76,7 +70,7 @@ def template_of(options: SyncOptions) -> str:
             f"--alias-template {template!r}: unknown field {{{unknown[0]}}} "
             f"(fields: {', '.join('{' + name + '}' for name in FIELDS)})"
         )
-    if options.each_role and not used & {"role", "profile"}:
+    if each_role and not used & {"role", "profile"}:
         raise InputError(
             f"--alias-template {template!r}: with --each-role it must use {{role}} or {{profile}}"
         )
@@ -170,16 +164,18 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
         return value
 
     return SyncOptions(
-        profiles=tuple(pick("profile", ())),
-        all_accounts=pick("all-accounts", False),
-        prefer_roles=tuple(pick("prefer-role", ())),
-        each_role=pick("each-role", False),
-        org_role=pick("org-role", None),
-        regions=tuple(pick("region", ())),
+        scope=ScanOptions(
+            profiles=tuple(pick("profile", ())),
+            all_accounts=pick("all-accounts", False),
+            prefer_roles=tuple(pick("prefer-role", ())),
+            each_role=pick("each-role", False),
+            org_role=pick("org-role", None),
+            regions=tuple(pick("region", ())),
+            concurrency=pick("concurrency", 16),
+        ),
         alias_template=pick("alias-template", None),
         prune=pick("prune", False),
         set_current=flags.get("set-current"),
-        concurrency=pick("concurrency", 16),
         kubeconfig=pick("kubeconfig", None),
         dry_run=bool(flags.get("dry-run")),
     )
@@ -188,26 +184,15 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
 def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
     """Scan AWS, then plan and (unless --dry-run) write the first kubeconfig file, once."""
     template = template_of(options)
-    if options.concurrency < 1:
-        raise InputError(f"--concurrency {options.concurrency}: must be at least 1")
-    for pattern in options.profiles:
+    scope = options.scope
+    if scope.concurrency < 1:
+        raise InputError(f"--concurrency {scope.concurrency}: must be at least 1")
+    for pattern in scope.profiles:
         if not pattern:
             raise InputError("--profile '': an empty profile name")
     path = paths.kubeconfig_paths(options.kubeconfig)[0]
-    found = scan(
-        ScanOptions(
-            profiles=options.profiles,
-            all_accounts=options.all_accounts,
-            prefer_roles=options.prefer_roles,
-            each_role=options.each_role,
-            org_role=options.org_role,
-            regions=options.regions,
-            concurrency=options.concurrency,
-            need_account_names="{account_name}" in template,
-        ),
-        progress,
-    )
-    targets = wanted(found.found, template, options.each_role)
+    found = scan(replace(scope, need_account_names="{account_name}" in template), progress)
+    targets = wanted(found.found, template, scope.each_role)
     with store.edit(path, write=not options.dry_run) as current:
         doc = kubeconfig.loads(current.text or "", str(path))
         planned = reconcile.plan(
@@ -225,8 +210,11 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
     pruned = [c.name for c in planned.changes if c.kind == "remove" and c.section == "contexts"]
     warnings = []
     if planned.current_context == "":
-        warnings.append("current-context pointed at a pruned context; it is now unset (`kcm use` sets one)")
-    return SyncResult(path, write, options.dry_run, rows, pruned, found, planned, text, warnings)
+        warnings.append(
+            "current-context pointed at a pruned context; it is now unset "
+            "(`kubectl config use-context` sets one)"
+        )
+    return SyncResult(path, write, options.dry_run, rows, pruned, found, planned, warnings)
 
 
 def as_json(result: SyncResult) -> dict[str, Any]:
