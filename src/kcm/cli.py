@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -228,4 +230,29 @@ def undo(
 
 
 def main() -> None:
-    app()
+    """The `kcm` command. A run is short and its garbage is freed by reference counting: the cyclic
+    collector runs far less often than Python's default (tuned for long-lived processes), which cost a
+    small sync a tenth of its time. When the command is done, the process ends without tearing down the
+    interpreter (0.1-0.2 s of freeing botocore's models object by object); commands release their locks
+    and remove their files in their own `finally` blocks, so nothing waits for exit."""
+    gc.set_threshold(100_000, 10, 10)
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `kcm list | head`: the reader left; as any CLI, end quietly
+        code = code or 1
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # what sys.exit("message") does
+    return 1

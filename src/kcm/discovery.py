@@ -330,8 +330,7 @@ class Reach:
         try:
             client, lent = self._eks(region)
             with lent.lend(self._own_credentials()):
-                for page in client.get_paginator("list_clusters").paginate():
-                    names += page.get("clusters", [])
+                names = aws.cluster_names(client)
         except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot list EKS clusters", region) from None
         return sorted(names)

@@ -12,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions as bx
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from kcm import aws as aws_boundary
 from kcm import cache, eks
 from kcm.cli import app
 from tests.conftest import VENV_BIN, Aws
@@ -533,6 +535,33 @@ def test_regions_that_failed_are_listed_and_not_pruned(
     assert "batch.us-west-2.222222222222" in contexts, "a region that failed is not pruned"
     assert "web.eu-west-1.111111111111" not in contexts, "a region that was scanned is"
     assert "2 failed" in out
+
+
+def test_a_region_with_more_clusters_than_one_page(aws: Aws, tmp_path: Path) -> None:
+    """ListClusters returns at most 100 names a page (in EKS and in the embedded AWS): all pages count."""
+    aws.profiles(BASE)
+    cache.put("regions", "123456789012", ["eu-west-1"])
+    eks_client = aws.client("eks", "eu-west-1")
+    names = [f"c{index:03d}" for index in range(101)]
+    for name in names:
+        eks_client.create_cluster(
+            name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+        )
+    assert "nextToken" in eks_client.list_clusters()  # really more than one page
+    code, out, err = sync(tmp_path / "config", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["api_calls"]["eks:ListClusters"] == 2
+    contexts = by_name(read(tmp_path / "config"), "contexts")
+    assert sorted(contexts) == [f"{name}.eu-west-1.123456789012" for name in names]
+
+
+def test_a_repeated_page_token_is_an_error_not_a_loop() -> None:
+    class Looping:
+        def list_clusters(self, **_: str) -> dict[str, Any]:
+            return {"clusters": ["a"], "nextToken": "same"}
+
+    with pytest.raises(bx.PaginationError, match="nextToken was received twice"):
+        aws_boundary.cluster_names(Looping())
 
 
 def test_concurrency_must_be_positive(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
