@@ -1,0 +1,41 @@
+"""kcm's own EC2 model (DescribeRegions only) says what botocore's full model says, and is the one used."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+
+from kcm import discovery
+
+OURS = Path(discovery.__file__).parent / "models" / "ec2" / "2016-11-15" / "service-2.json"
+
+
+def _theirs() -> dict[str, Any]:
+    loader = botocore.session.Session().get_component("data_loader")
+    model: dict[str, Any] = loader.load_service_model("ec2", "service-2", "2016-11-15")
+    return model
+
+
+def test_every_field_of_our_model_is_botocores() -> None:
+    ours, theirs = json.loads(OURS.read_text()), _theirs()
+    assert ours["metadata"] == theirs["metadata"]
+    operation = {k: v for k, v in theirs["operations"]["DescribeRegions"].items() if k != "documentation"}
+    assert ours["operations"] == {"DescribeRegions": operation}
+    for name, shape in ours["shapes"].items():
+        real = theirs["shapes"][name]
+        assert shape["type"] == real["type"], name
+        for member, spec in shape.get("members", {}).items():
+            assert {k: v for k, v in real["members"][member].items() if k != "documentation"} == spec
+        if "member" in shape:
+            assert shape["member"] == real["member"]
+
+
+def test_kcm_sessions_load_ours(aws: Any) -> None:
+    reach = discovery.Reach("default", profile=None)
+    client = reach.client("ec2", "us-east-1", keep=False)
+    assert client.meta.service_model.operation_names == ["DescribeRegions"]
+    regions = client.describe_regions()["Regions"]
+    assert {"RegionName": "eu-west-1", "OptInStatus": "opt-in-not-required"} in regions
