@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions as bx
 import botocore.session
+import pytest
 
 from kcm import discovery
 
@@ -39,3 +41,11 @@ def test_kcm_sessions_load_ours(aws: Any) -> None:
     assert client.meta.service_model.operation_names == ["DescribeRegions"]
     regions = client.describe_regions()["Regions"]
     assert {"RegionName": "eu-west-1", "OptInStatus": "opt-in-not-required"} in regions
+
+
+def test_the_loader_finds_any_service_and_names_unknown_ones_as_botocore_does(aws: Any) -> None:
+    session = discovery._botocore_session(None)
+    sso = session.create_client("sso", region_name="us-east-1")  # SSO profiles' credential provider
+    assert sso.meta.service_model.service_name == "sso"
+    with pytest.raises(bx.UnknownServiceError, match="Unknown service: 'no-such-service'"):
+        session.create_client("no-such-service", region_name="us-east-1")
