@@ -245,6 +245,7 @@ class Document:
         self.original: dict[str, Any] = original if not self.empty else new_config()
         # The model shares unchanged entries with the original: an entry changed is a new object.
         self.data: dict[str, Any] = dict(self.original)
+        self._renamed: dict[tuple[str, str], str] = {}  # (section, original name) -> its name now
         for section in SECTIONS:
             if isinstance(self.original.get(section), list):
                 self.data[section] = list(self.original[section])
@@ -278,6 +279,19 @@ class Document:
             return False
         self.data[section] = kept
         return True
+
+    def rename(self, section: str, old: str, new: str) -> None:
+        """Give the entry named `old` the name `new`, in place: only its name changes in the text."""
+        entries = self.entries(section)
+        if any(entry.get("name") == new for entry in entries):
+            raise KcmError(f"{self.source}: a {section[:-1]} named {new!r} already exists")
+        for index, entry in enumerate(entries):
+            if entry.get("name") == old:
+                entries[index] = {**entry, "name": new}
+                first = next((k for k, v in self._renamed.items() if k[0] == section and v == old), None)
+                self._renamed[first or (section, old)] = new
+                return
+        raise KcmError(f"{self.source}: no {section[:-1]} named {old!r}")
 
     def set(self, key: str, value: Any) -> None:
         self.data[key] = value
@@ -361,12 +375,17 @@ class Document:
         original = self.original.get(section) or []
         items = node.value if isinstance(node, SequenceNode) else []
         now = {entry.get("name"): entry for entry in entries}
-        kept = [entry.get("name") for entry in original if entry.get("name") in now]
+
+        def name_now(entry: dict[str, Any]) -> Any:
+            name = entry.get("name")
+            return self._renamed.get((section, name), name) if isinstance(name, str) else name
+
+        kept = [name_now(entry) for entry in original if name_now(entry) in now]
         if [entry.get("name") for entry in entries[: len(kept)]] != kept:
             raise EditError(f"{self.source}: reordering entries is not supported")
         added = entries[len(kept) :]
         removed = [
-            (item, old) for item, old in zip(items, original, strict=False) if old.get("name") not in now
+            (item, old) for item, old in zip(items, original, strict=False) if name_now(old) not in now
         ]
         for item, old in removed:
             self._check_anchors(section, item, old)
@@ -382,7 +401,7 @@ class Document:
             yield colon + 1, colon + 1, " []"
             return
         for item, old in zip(items, original, strict=False):
-            new = now.get(old.get("name"))
+            new = now.get(name_now(old))
             if new is not None and new is not old and new != old:
                 self._check_anchors(section, item, old)
                 yield from self._update(item, old, new, flow_list)

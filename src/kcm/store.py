@@ -248,6 +248,18 @@ def edit(
         lock.release()
 
 
+@contextlib.contextmanager
+def edit_all(paths: list[Path]) -> Iterator[list[Edit]]:
+    """`edit` for every file of a KUBECONFIG list that exists, locked in path order as kubectl locks
+    them; one Edit per path, in the list's order (text None and never written for a missing file)."""
+    with contextlib.ExitStack() as stack:
+        held: dict[Path, Edit] = {}
+        for path in sorted(paths):
+            if os.path.exists(path):
+                held[path] = stack.enter_context(edit(path))
+        yield [held.get(path) or Edit(path, path, None) for path in paths]
+
+
 def undo(path: Path, *, force: bool = False) -> str:
     """Put back the file as it was before kcm's last write to it; returns what was done."""
     path = Path(os.path.abspath(path))
