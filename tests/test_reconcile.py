@@ -137,3 +137,100 @@ def test_plan_laws(before: list[str], after: list[str], keep_foreign: bool) -> N
     assert sorted(c["name"] for c in result["clusters"]) == sorted(t.cluster["name"] for t in targets)
     again = reconcile.plan(result, targets, prunable=lambda section, entry: True)
     assert again.changes == () and again.current_context is None
+
+
+# ---- merging other kubeconfigs -------------------------------------------------------------------------
+def config(*names: str, server: str = "https://a", user_token: str = "t") -> dict[str, Any]:
+    """A kubeconfig holding one context per name, each with its own cluster and user."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": f"{server}/{n}"}} for n in names],
+        "users": [{"name": n, "user": {"token": f"{user_token}-{n}"}} for n in names],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": n}} for n in names],
+        "current-context": names[0] if names else "",
+    }
+
+
+def merged(current: dict[str, Any], *sources: dict[str, Any], on_conflict: str = "fail") -> dict[str, Any]:
+    planned = reconcile.merge(current, [(f"s{i}", s) for i, s in enumerate(sources)], on_conflict)
+    assert not planned.conflicts
+    return applied(current, planned)
+
+
+def test_merge_adds_the_new_and_leaves_the_identical() -> None:
+    mine, theirs = config("a", "b"), config("b", "c")
+    result = merged(mine, theirs)
+    assert [c["name"] for c in result["contexts"]] == ["a", "b", "c"]
+    assert result["current-context"] == "a"  # ours stays
+
+
+def test_merge_takes_their_current_context_only_when_we_have_none() -> None:
+    mine = {**config("a"), "current-context": ""}
+    assert merged(mine, config("c"))["current-context"] == "c"
+
+
+def test_conflicts_are_all_listed_and_each_policy_settles_them() -> None:
+    mine, theirs = config("a"), config("a", server="https://other")
+    planned = reconcile.merge(mine, [("other.yaml", theirs)], "fail")
+    assert planned.conflicts == {
+        "cluster a": "other.yaml: cluster 'a' differs from the one in the kubeconfig"
+    }
+    assert merged(mine, theirs, on_conflict="keep") == applied(mine, reconcile.merge(mine, [], "fail"))
+    assert merged(mine, theirs, on_conflict="theirs")["clusters"] == theirs["clusters"]
+    renamed = merged(mine, theirs, on_conflict="rename")
+    assert [c["name"] for c in renamed["clusters"]] == ["a", "a-2"]
+    assert renamed["clusters"][1]["cluster"] == theirs["clusters"][0]["cluster"]
+    # their context `a` is identical in content but for the cluster it names: renamed too, and pointed
+    assert {c["name"]: c["context"] for c in renamed["contexts"]} == {
+        "a": {"cluster": "a", "user": "a"},
+        "a-2": {"cluster": "a-2", "user": "a"},
+    }
+
+
+def test_an_unknown_policy_is_bad_input() -> None:
+    with pytest.raises(InputError, match="--on-conflict 'mine'"):
+        reconcile.merge(config("a"), [], "mine")
+
+
+def test_redacted_hides_secrets_and_data_as_kubectl_does() -> None:
+    user = {"name": "u", "user": {"token": "s3cret", "client-key-data": "KEY", "exec": {"command": "aws"}}}
+    cluster = {"name": "c", "cluster": {"server": "https://x", "certificate-authority-data": "CA"}}
+    assert reconcile.redacted(user)["user"] == {
+        "token": "REDACTED",
+        "client-key-data": "REDACTED",
+        "exec": {"command": "aws"},
+    }
+    assert reconcile.redacted(cluster)["cluster"]["certificate-authority-data"] == "DATA+OMITTED"
+
+
+def test_field_changes_name_the_dotted_paths() -> None:
+    before = {"name": "c", "cluster": {"server": "https://a", "proxy-url": "http://p"}}
+    after = {"name": "c", "cluster": {"server": "https://b", "tls-server-name": "x"}}
+    assert reconcile.field_changes(before, after) == [
+        ("cluster.server", "https://a", "https://b"),
+        ("cluster.proxy-url", "http://p", None),
+        ("cluster.tls-server-name", None, "x"),
+    ]
+
+
+policies = st.sampled_from(["keep", "theirs", "rename"])
+servers = st.sampled_from(["https://a", "https://b"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(mine=names, theirs=names, other=names, policy=policies, s1=servers, s2=servers, s3=servers)
+def test_merge_laws(
+    mine: list[str], theirs: list[str], other: list[str], policy: str, s1: str, s2: str, s3: str
+) -> None:
+    """Merging the same files again changes nothing; a plan applied leaves nothing to plan."""
+    current = config(*mine, server=s1)
+    sources = [("theirs", config(*theirs, server=s2)), ("other", config(*other, server=s3, user_token="o"))]
+    once = applied(current, reconcile.merge(current, sources, policy))
+    again = reconcile.merge(once, sources, policy)
+    assert again.changes == () and again.current_context is None
+    # everything of theirs is reachable under some name, and nothing of ours was lost
+    assert {c["name"] for c in current["contexts"]} <= {c["name"] for c in once["contexts"]}
+    if policy != "theirs":
+        for section in ("clusters", "users"):
+            assert [e for e in once[section] if e["name"] in mine] == current[section]

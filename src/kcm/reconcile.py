@@ -7,7 +7,9 @@ entry in the way is left as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from kcm.errors import InputError
 from kcm.kubeconfig import Document
 
 MARK = "kcm"
+ALIAS = "alias"  # in a context's mark: the name the user gave it with `kcm rename`, kept by every sync
 BODY = {"clusters": "cluster", "users": "user", "contexts": "context"}
 # kubectl spells out these exec defaults whenever it rewrites a file: they are not a change.
 _NONE = object()
@@ -43,6 +46,7 @@ class Plan:
     current_context: str | None  # the new value, or None when it stays
     conflicts: dict[str, str]  # context name -> why kcm could not write it (an entry it did not write)
     users: dict[str, str]  # context name -> the user it ended up with (renamed around a foreign one)
+    contexts: dict[str, str] = dataclasses.field(default_factory=dict)  # wanted name -> the user's rename
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str], Change]:
@@ -139,6 +143,23 @@ class _Planner:
         kind = "add" if before is None else "update"
         self.changes[(section, name)] = Change(kind, section, name, before, entry)
 
+    def now(self, section: str, name: str) -> dict[str, Any] | None:
+        """The entry as the plan so far leaves it (None: absent)."""
+        change = self.changes.get((section, name))
+        return change.after if change is not None else self.existing[section].get(name)
+
+    def replace(self, section: str, entry: dict[str, Any]) -> None:
+        """`entry` in place of the one with its name, whatever the plan said about it before."""
+        name = entry["name"]
+        self.wanted[section].add(name)
+        before = self.existing[section].get(name)
+        if before == entry:
+            self.changes.pop((section, name), None)
+        else:
+            self.changes[(section, name)] = Change(
+                "add" if before is None else "update", section, name, before, entry
+            )
+
     def foreign(self, section: str, name: str) -> dict[str, Any] | None:
         entry = self.existing[section].get(name)
         return entry if entry is not None and origin(section, entry) is None else None
@@ -160,8 +181,17 @@ def plan(
     planner = _Planner(current)
     conflicts: dict[str, str] = {}
     users: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    by_origin = _by_origin(planner)
     for entries in wanted:
         context_name = entries.context["name"]
+        record = origin("contexts", entries.context) or {}
+        moved = by_origin.get(_key(record))
+        if context_name not in planner.existing["contexts"] and moved is not None:
+            # The user named this context with `kcm rename`: the name stays theirs, whatever the template.
+            renamed[context_name] = context_name = moved
+            context = marked("contexts", {**entries.context, "name": moved}, {**record, ALIAS: moved})
+            entries = Entries(entries.cluster, entries.user, context)
         if planner.foreign("contexts", context_name) is not None:
             conflicts[context_name] = (
                 f"context '{context_name}' exists and was not written by kcm: left as it is "
@@ -191,7 +221,22 @@ def plan(
         _current_context(planner, current, set_current),
         conflicts,
         users,
+        renamed,
     )
+
+
+def _key(record: dict[str, Any]) -> str:
+    return repr(sorted((k, v) for k, v in record.items() if k != ALIAS))
+
+
+def _by_origin(planner: _Planner) -> dict[str, str]:
+    """kcm's contexts that the user named (`alias` in the mark is their name), by where they came from."""
+    found: dict[str, str] = {}
+    for name, entry in planner.existing["contexts"].items():
+        record = origin("contexts", entry)
+        if record and record.get(ALIAS) == name:
+            found.setdefault(_key(record), name)
+    return found
 
 
 def _prune(planner: _Planner, prunable: Callable[[str, dict[str, Any]], bool]) -> None:
@@ -229,3 +274,117 @@ def apply(planned: Plan, doc: Document) -> None:
             doc.upsert(change.section, change.after)
     if planned.current_context is not None:
         doc.set("current-context", planned.current_context)
+
+
+# ---- merging other kubeconfigs -------------------------------------------------------------------------
+ON_CONFLICT = ("fail", "keep", "theirs", "rename")
+_ORDER = ("clusters", "users", "contexts")  # contexts last: they name clusters and users, maybe renamed
+
+
+def upserts(
+    current: dict[str, Any], entries: Iterable[tuple[str, dict[str, Any]]], *, set_current: str | None = None
+) -> Plan:
+    """The changes that put each (section, entry) in place of the one with its name, as
+    `aws eks update-kubeconfig` does, and make `set_current` the current context."""
+    planner = _Planner(current)
+    for section, entry in entries:
+        planner.replace(section, entry)
+    now = current.get("current-context") or ""
+    changed = set_current if set_current is not None and set_current != now else None
+    return Plan(tuple(planner.changes.values()), changed, {}, {})
+
+
+def merge(current: dict[str, Any], sources: Iterable[tuple[str, dict[str, Any]]], on_conflict: str) -> Plan:
+    """The changes that bring the clusters, users and contexts of each source (its label and data, file
+    references already resolved) into `current`, one source after the other. A name that is new is
+    added; the same content is nothing to do; different content is a conflict, settled by `on_conflict`:
+    fail (recorded in the plan's conflicts), keep ours, take theirs, or rename theirs (`name-2`, ...)
+    and point that source's contexts at the new names. current-context: ours, or when we have none
+    the first source's, as kubectl's merge of a KUBECONFIG list does."""
+    if on_conflict not in ON_CONFLICT:
+        raise InputError(f"--on-conflict {on_conflict!r}: choose {', '.join(ON_CONFLICT)}")
+    planner = _Planner(current)
+    conflicts: dict[str, str] = {}
+    chosen = current.get("current-context") or ""
+    for label, data in sources:
+        renamed: dict[str, dict[str, str]] = {section: {} for section in BODY}
+        for section in _ORDER:
+            theirs = [e for e in data.get(section) or [] if isinstance(e, dict) and "name" in e]
+            for entry in theirs:
+                if section == "contexts":
+                    entry = _pointed(entry, renamed)
+                name = entry["name"]
+                ours = planner.now(section, name)
+                if ours is None or on_conflict == "theirs":
+                    planner.replace(section, entry)
+                elif ours == entry or on_conflict == "keep":
+                    continue
+                elif on_conflict == "rename":
+                    new = _renamed(planner, section, entry, {e["name"] for e in theirs})
+                    renamed[section][name] = new
+                    planner.replace(section, {**entry, "name": new})
+                else:
+                    conflicts[f"{section[:-1]} {name}"] = (
+                        f"{label}: {section[:-1]} '{name}' differs from the one in the kubeconfig"
+                    )
+        if not chosen and data.get("current-context"):
+            candidate = renamed["contexts"].get(data["current-context"], data["current-context"])
+            chosen = candidate if planner.now("contexts", candidate) is not None else ""
+    now = current.get("current-context") or ""
+    return Plan(tuple(planner.changes.values()), chosen if chosen != now else None, conflicts, {})
+
+
+def _renamed(planner: _Planner, section: str, entry: dict[str, Any], theirs: set[str]) -> str:
+    """The first `name-N` free in both files, or already holding this very entry (merged before)."""
+    for n in itertools.count(2):
+        name = f"{entry['name']}-{n}"
+        ours = planner.now(section, name)
+        if ours == {**entry, "name": name} or (ours is None and name not in theirs):
+            return name
+    raise AssertionError("unreachable")
+
+
+def _pointed(context: dict[str, Any], renamed: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A context of a source, pointing at its cluster and user under their new names."""
+    body = context.get("context")
+    if not isinstance(body, dict):
+        return context
+    moved = {
+        key: renamed[section][body[key]]
+        for section, key in (("clusters", "cluster"), ("users", "user"))
+        if isinstance(body.get(key), str) and body[key] in renamed[section]
+    }
+    return {**context, "context": {**body, **moved}} if moved else context
+
+
+# ---- showing a plan ------------------------------------------------------------------------------------
+_SECRETS = frozenset({"token", "password", "client-key-data", "client-secret", "id-token", "refresh-token"})
+_DATA = frozenset({"certificate-authority-data", "client-certificate-data"})
+
+
+def redacted(value: Any) -> Any:
+    """`value` with secrets and certificate data replaced, as `kubectl config view` shows them."""
+    if isinstance(value, dict):
+        return {
+            key: "REDACTED"
+            if key in _SECRETS and item
+            else "DATA+OMITTED"
+            if key in _DATA and item
+            else redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
+
+
+def field_changes(before: Any, after: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """The fields that differ between two entries, as (dotted path, before, after); lists whole."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            if before.get(key, _NONE) != after.get(key, _NONE):
+                inner = f"{path}.{key}" if path else str(key)
+                found += field_changes(before.get(key, _NONE), after.get(key, _NONE), inner)
+        return found
+    return [(path, None if before is _NONE else before, None if after is _NONE else after)]

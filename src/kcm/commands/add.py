@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcm import aws, eks, kubeconfig, paths, store  # botocore: the CLI imports this module only for `add`
+# botocore (through aws): the CLI imports this module only for `add`
+from kcm import aws, eks, kubeconfig, paths, reconcile, store
 from kcm.eks import EksCluster, Entries
 from kcm.errors import AwsError, InputError, KcmError
 
@@ -33,6 +34,7 @@ class AddResult:
     written: bool  # False for --dry-run and for a run that changed nothing
     text: str  # the whole merged file
     entries: Entries
+    plan: reconcile.Plan
 
 
 Chooser = Callable[[str, list[str]], str]
@@ -99,12 +101,15 @@ def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]
         doc = kubeconfig.loads(current.text or "", str(path))
         updated = doc.find("clusters", cluster.arn) is not None
         context = eks.keep_user_settings(doc.find("contexts", new.context["name"]), new.context)
-        doc.upsert("clusters", new.cluster)
-        doc.upsert("users", new.user)
-        doc.upsert("contexts", context)
-        doc.set("current-context", context["name"])
+        planned = reconcile.upserts(
+            doc.data,
+            [("clusters", new.cluster), ("users", new.user), ("contexts", context)],
+            set_current=context["name"],
+        )
+        reconcile.apply(planned, doc)
         text = doc.dump()
         write = doc.changed and not options.dry_run
         if write:
             current.new_text = text
-    return AddResult(path, context["name"], updated, write, text, Entries(new.cluster, new.user, context))
+    entries = Entries(new.cluster, new.user, context)
+    return AddResult(path, context["name"], updated, write, text, entries, planned)
