@@ -136,76 +136,258 @@ def _check_output(value: str) -> None:
         raise InputError(f"--output {value!r}: choose text or json")
 
 
+# The sync scope and naming options, shared by `kcm sync` and `kcm diff`.
+Profiles = Annotated[
+    list[str] | None, typer.Option("--profile", help="AWS profile(s) to use; shell globs allowed.")
+]
+AllAccounts = Annotated[
+    bool | None, typer.Option("--all-accounts", help="Every profile in the AWS config and credentials.")
+]
+PreferRoles = Annotated[
+    list[str] | None,
+    typer.Option("--prefer-role", help="Role-name globs, in order, picking one profile per account."),
+]
+EachRole = Annotated[
+    bool | None, typer.Option("--each-role", help="One context per cluster and role, not per cluster.")
+]
+OrgRole = Annotated[
+    str | None, typer.Option(help="Reach every account of the AWS Organization through this role.")
+]
+Regions = Annotated[
+    list[str] | None, typer.Option("--region", help="Only these regions (default: every enabled one).")
+]
+AliasTemplate = Annotated[
+    str | None,
+    typer.Option(help="Context names: {cluster} {region} {account_id} {account_name} {profile} {role}."),
+]
+Prune = Annotated[
+    bool | None, typer.Option("--prune/--no-prune", help="Remove kcm's entries for clusters that are gone.")
+]
+SetCurrent = Annotated[str | None, typer.Option(help="Make this context the current one.")]
+Concurrency = Annotated[int | None, typer.Option(help="AWS calls in flight at once (default 16).")]
+Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
+OutputFormat = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
+OnConflict = Annotated[
+    str, typer.Option(help="Same name, different content: fail, keep (ours), theirs, or rename (theirs).")
+]
+Flatten = Annotated[bool, typer.Option("--flatten", help="Inline referenced files as *-data fields.")]
+Raw = Annotated[bool, typer.Option("--raw", help="Show secrets and certificate data (hidden by default).")]
+
+
+def _sync_flags(**flags: Any) -> dict[str, Any]:
+    """Typer's values as the keys of sync's config file: lists as tuples, unset as None."""
+    return {
+        key.replace("_", "-"): tuple(value or ()) if key in _LISTS else value for key, value in flags.items()
+    }
+
+
+_LISTS = ("profile", "prefer_role", "region")
+
+
 @app.command()
 def sync(
-    profile: Annotated[
-        list[str] | None, typer.Option("--profile", help="AWS profile(s) to use; shell globs allowed.")
-    ] = None,
-    all_accounts: Annotated[
-        bool | None, typer.Option("--all-accounts", help="Every profile in the AWS config and credentials.")
-    ] = None,
-    prefer_role: Annotated[
-        list[str] | None,
-        typer.Option("--prefer-role", help="Role-name globs, in order, picking one profile per account."),
-    ] = None,
-    each_role: Annotated[
-        bool | None, typer.Option("--each-role", help="One context per cluster and role, not per cluster.")
-    ] = None,
-    org_role: Annotated[
-        str | None, typer.Option(help="Reach every account of the AWS Organization through this role.")
-    ] = None,
-    region: Annotated[
-        list[str] | None, typer.Option("--region", help="Only these regions (default: every enabled one).")
-    ] = None,
-    alias_template: Annotated[
-        str | None,
-        typer.Option(help="Context names: {cluster} {region} {account_id} {account_name} {profile} {role}."),
-    ] = None,
-    prune: Annotated[
-        bool | None,
-        typer.Option("--prune/--no-prune", help="Remove kcm's entries for clusters that are gone."),
-    ] = None,
-    set_current: Annotated[str | None, typer.Option(help="Make this context the current one.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="AWS calls in flight at once (default 16).")] = None,
-    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file to write.")] = None,
+    profile: Profiles = None,
+    all_accounts: AllAccounts = None,
+    prefer_role: PreferRoles = None,
+    each_role: EachRole = None,
+    org_role: OrgRole = None,
+    region: Regions = None,
+    alias_template: AliasTemplate = None,
+    prune: Prune = None,
+    set_current: SetCurrent = None,
+    concurrency: Concurrency = None,
+    kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
-    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    output_format: OutputFormat = "text",
 ) -> None:
     """Write a context for every EKS cluster in every account and region your AWS setup reaches."""
     from kcm.commands import sync as command
 
     _check_output(output_format)
-    options = command.resolve(
-        {
-            "profile": tuple(profile or ()),
-            "all-accounts": all_accounts,
-            "prefer-role": tuple(prefer_role or ()),
-            "each-role": each_role,
-            "org-role": org_role,
-            "region": tuple(region or ()),
-            "alias-template": alias_template,
-            "prune": prune,
-            "set-current": set_current,
-            "concurrency": concurrency,
-            "kubeconfig": kubeconfig,
-            "dry-run": dry_run,
-        }
+    flags = _sync_flags(
+        profile=profile,
+        all_accounts=all_accounts,
+        prefer_role=prefer_role,
+        each_role=each_role,
+        org_role=org_role,
+        region=region,
+        alias_template=alias_template,
+        prune=prune,
+        set_current=set_current,
+        concurrency=concurrency,
+        kubeconfig=kubeconfig,
     )
+    options = command.resolve({**flags, "dry-run": dry_run})
     advance, bar = _progress() if output_format == "text" else (None, contextlib.nullcontext())
     with bar:
         result = command.run(options, advance)
     if output_format == "json":
         output.out(json.dumps(command.as_json(result), indent=2))
     else:
+        if dry_run:
+            for line in output.plan_lines(result.plan):
+                output.out(line)
         output.sync_summary(result)
     if result.failed:
         raise typer.Exit(1)
 
 
+@app.command()
+def diff(
+    files: Annotated[list[str] | None, typer.Argument(help="Kubeconfigs to preview merging.")] = None,
+    profile: Profiles = None,
+    all_accounts: AllAccounts = None,
+    prefer_role: PreferRoles = None,
+    each_role: EachRole = None,
+    org_role: OrgRole = None,
+    region: Regions = None,
+    alias_template: AliasTemplate = None,
+    prune: Prune = None,
+    set_current: SetCurrent = None,
+    concurrency: Concurrency = None,
+    kubeconfig: Kubeconfig = None,
+    on_conflict: OnConflict = "fail",
+    flatten: Flatten = False,
+    text: Annotated[
+        bool, typer.Option("--text", help="The unified diff of the file as it would be written.")
+    ] = False,
+    raw: Raw = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Accepted; diff never writes.")] = False,
+    output_format: OutputFormat = "text",
+) -> None:
+    """Preview a sync (with sync's options) or a merge (FILE...): exit 0 no changes, 1 changes."""
+    _check_output(output_format)
+    del dry_run  # diff never writes: the flag only reads naturally in scripts
+    flags = _sync_flags(
+        profile=profile,
+        all_accounts=all_accounts,
+        prefer_role=prefer_role,
+        each_role=each_role,
+        org_role=org_role,
+        region=region,
+        alias_template=alias_template,
+        prune=prune,
+        set_current=set_current,
+        concurrency=concurrency,
+    )
+    if files:
+        given = sorted(f"--{key}" for key, value in flags.items() if value not in (None, ()))
+        if given:
+            raise InputError(f"{', '.join(given)}: sync options; `kcm diff FILE...` previews a merge")
+        from kcm.commands import merge
+
+        merged = merge.run(merge.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run=True))
+        plan, before, after, path, failed = merged.plan, merged.before, merged.after, merged.path, False
+        current = merged.current
+    else:
+        from kcm.commands import sync as command
+
+        options = command.resolve({**flags, "kubeconfig": kubeconfig, "dry-run": True})
+        result = command.run(options)
+        plan, before, after, path = result.plan, result.before, result.after, result.path
+        failed, current = result.failed, result.current
+        for failure in result.scan.failures:
+            output.error(f"failed: {failure.scope}: {failure.message}")
+        for conflict in result.plan.conflicts.values():
+            output.error(f"failed: {conflict}")
+    if output_format == "json":
+        output.out(json.dumps(output.changes_json(plan, current, raw), indent=2))
+    elif text:
+        output.out(output.unified(before, after, str(path)))
+    else:
+        for line in output.plan_lines(plan, raw):
+            output.out(line)
+    if failed:
+        raise typer.Exit(3)  # the preview is incomplete: not "no changes", not just "changes"
+    raise typer.Exit(1 if plan.changes or plan.current_context is not None else 0)
+
+
+@app.command()
+def merge(
+    files: Annotated[list[str], typer.Argument(help="Kubeconfigs to bring in.")],
+    on_conflict: OnConflict = "fail",
+    flatten: Flatten = False,
+    kubeconfig: Kubeconfig = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
+) -> None:
+    """Bring other kubeconfigs' clusters, users and contexts into yours, keeping every line of it."""
+    from kcm.commands import merge as command
+
+    result = command.run(command.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run))
+    for line in output.plan_lines(result.plan):
+        output.out(line)
+    added = sum(change.kind == "add" for change in result.plan.changes)
+    changed = len(result.plan.changes) - added
+    verdict = (
+        f"dry run: {result.path} not written"
+        if dry_run
+        else f"wrote {result.path}"
+        if result.written
+        else f"{result.path} unchanged"
+    )
+    output.out(f"{added} added, {changed} changed; {verdict}")
+
+
+@app.command()
+def use(
+    context: Annotated[str, typer.Argument(help="The context to make current.")],
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Make CONTEXT the current context (kubectl config use-context)."""
+    from kcm.commands import contexts
+
+    _report(contexts.use(context, kubeconfig))
+
+
+@app.command()
+def rm(
+    context: Annotated[list[str], typer.Argument(help="Contexts to remove.")],
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Remove contexts, and their clusters and users unless another context still uses them."""
+    from kcm.commands import contexts
+
+    _report(contexts.remove(context, kubeconfig))
+
+
+@app.command()
+def rename(
+    old: Annotated[str, typer.Argument(help="The context's name.")],
+    new: Annotated[str, typer.Argument(help="Its new name.")],
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Rename a context; current-context follows it."""
+    from kcm.commands import contexts
+
+    _report(contexts.rename(old, new, kubeconfig))
+
+
+@app.command()
+def export(
+    context: Annotated[list[str], typer.Argument(help="Contexts to export; the first is current.")],
+    output_file: Annotated[str | None, typer.Option("--output-file", "-o", help="Write here (0600).")] = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """A self-contained kubeconfig: just these contexts, their clusters and users, files inlined."""
+    from kcm.commands import contexts
+
+    if output_file is None:
+        output.out(contexts.export(context, kubeconfig))
+    else:
+        print(f"Wrote {contexts.export_to(context, output_file, kubeconfig)}", file=sys.stderr)
+
+
+def _report(done: Any) -> None:
+    for message in done.messages:
+        output.out(message)
+    for message in done.warnings:
+        output.warn(message)
+
+
 @app.command("list")
 def list_(
-    kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")] = None,
-    output_format: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    kubeconfig: Kubeconfig = None,
+    output_format: OutputFormat = "text",
 ) -> None:
     """List contexts with their cluster, user, namespace, AWS account and region; * marks the current one."""
     from kcm.commands import listing

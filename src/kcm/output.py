@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from kcm import eks, yamltext
 if TYPE_CHECKING:
     from kcm.commands.listing import ContextRow
     from kcm.commands.sync import SyncResult
+    from kcm.reconcile import Plan
 
 
 def out(text: str) -> None:
@@ -98,3 +100,96 @@ def sync_summary(result: SyncResult) -> None:
     else:
         verdict = f"{result.path} unchanged"
     out(f"{summary}; {verdict}")
+
+
+# ---- plans: kcm diff and every --dry-run ---------------------------------------------------------------
+_MARKS = {"add": "+", "update": "~", "remove": "-"}
+_SHOWN = 60  # characters of a value before it is cut
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _leaf(path: str, value: Any, shown: Any) -> Any:
+    """A changed field's value as shown: redacted by its own key when it is a secret."""
+    if value is None:
+        return None
+    hidden: Any = shown({path.rsplit(".", 1)[-1]: value})
+    return next(iter(hidden.values()))
+
+
+def plan_lines(plan: Plan, raw: bool = False) -> list[str]:
+    """One line per change (`+` added, `~` changed with the fields that change, `-` removed), contexts
+    first; secrets shown as kubectl config view shows them unless `raw`."""
+    from kcm import reconcile  # pure, but not needed by the commands that never show a plan
+
+    shown = _as_is if raw else reconcile.redacted
+    lines = []
+    order = {"contexts": 0, "clusters": 1, "users": 2}
+    for change in sorted(plan.changes, key=lambda c: order.get(c.section, 3)):
+        head = f"{_MARKS[change.kind]} {change.section[:-1]} {change.name}"
+        if change.kind == "add" and change.section == "contexts" and change.after:
+            body = change.after.get("context") or {}
+            head += f" (cluster {body.get('cluster')}, user {body.get('user')})"
+        if change.kind == "update":
+            fields = [
+                (path, _leaf(path, old, shown), _leaf(path, new, shown))
+                for path, old, new in reconcile.field_changes(change.before, change.after)
+            ]
+            head += ": " + "; ".join(
+                f"{path} {_value(old)} -> {_value(new)}"
+                if old is not None and new is not None
+                else f"{path} {_value(new)} added"
+                if old is None
+                else f"{path} removed"
+                for path, old, new in fields
+            )
+        lines.append(head)
+    if plan.current_context is not None:
+        lines.append(f"~ current-context -> {plan.current_context or '(unset)'}")
+    return lines
+
+
+def changes_json(plan: Plan, current: str, raw: bool = False) -> list[dict[str, Any]]:
+    """The plan for scripts: kind, section, name, before, after; current-context as a change too."""
+    from kcm import reconcile
+
+    shown = _as_is if raw else reconcile.redacted
+    found = [
+        {
+            "kind": change.kind,
+            "section": change.section,
+            "name": change.name,
+            "before": shown(change.before),
+            "after": shown(change.after),
+        }
+        for change in plan.changes
+    ]
+    if plan.current_context is not None:
+        found.append(
+            {
+                "kind": "update",
+                "section": "current-context",
+                "name": "current-context",
+                "before": current,
+                "after": plan.current_context,
+            }
+        )
+    return found
+
+
+def unified(before: str, after: str, path: str) -> str:
+    """The file as it would be written, as a unified diff against what it holds."""
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a{path}", f"b{path}"
+        )
+    )

@@ -206,7 +206,38 @@ def test_dry_run_prints_the_plan_and_writes_nothing(org: dict[str, dict[str, Any
     assert code == 0
     assert config.read_text() == HAND_WRITTEN
     assert out.count(" added\n") == 6 and "dry run" in out
+    assert out.startswith("+ context ") and out.count("+ context ") == 6  # the plan, as kcm diff shows it
     assert not list(tmp_path.glob("config.lock"))
+
+
+def test_diff_previews_a_sync_and_exits_as_git_diff(
+    aws: Aws, org: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    assert sync(config, "--all-accounts")[0] == 0
+    before = config.read_text()
+    assert kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config)) == (0, "", "")
+    new = aws.cluster("fresh", "eu-west-1", "222222222222")
+    code, out, err = kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config))
+    assert code == 1, err
+    context = "fresh.eu-west-1.222222222222"
+    assert out.splitlines() == [
+        f"+ context {context} (cluster {new['arn']}, user {new['arn']})",
+        f"+ cluster {new['arn']}",
+        f"+ user {new['arn']}",
+    ]
+    assert config.read_text() == before
+    code, out, _ = kcm("diff", "--all-accounts", "--kubeconfig", str(config), "-o", "json")
+    changes = json.loads(out)
+    assert code == 1
+    added = next(c for c in changes if c["section"] == "clusters")
+    assert (added["kind"], added["name"], added["before"]) == ("add", new["arn"], None)
+    assert added["after"]["cluster"]["server"] == new["endpoint"]
+    assert added["after"]["cluster"]["certificate-authority-data"] == "DATA+OMITTED"
+    code, out, _ = kcm("diff", "--all-accounts", "--kubeconfig", str(config), "--text")
+    assert code == 1 and f"+  name: {context}\n" in out
+    assert sync(config, "--all-accounts")[0] == 0
+    assert kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config))[0] == 0
 
 
 def test_resync_updates_what_aws_changed_and_keeps_what_the_user_set(
@@ -681,3 +712,28 @@ def test_org_role_outside_an_organization_says_so(aws: Aws, tmp_path: Path) -> N
 def test_bad_output_format_is_bad_input(aws: Aws, tmp_path: Path) -> None:
     code, _, err = sync(tmp_path / "config", "-o", "yaml")
     assert code == 2 and err == "kcm: --output 'yaml': choose text or json\n"
+
+
+def test_a_context_renamed_with_kcm_keeps_its_name_through_sync_and_prune(
+    org: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    assert sync(config, "--all-accounts")[0] == 0
+    assert kcm("rename", "web.us-east-1.111111111111", "prod-web", "--kubeconfig", str(config))[0] == 0
+    renamed = by_name(read(config), "contexts")["prod-web"]
+    code, out, err = sync(config, "--all-accounts", "--prune")
+    assert code == 0, err
+    contexts = by_name(read(config), "contexts")
+    assert "web.us-east-1.111111111111" not in contexts and contexts["prod-web"] == renamed
+    assert "prod-web " in out and "unchanged" in out
+    # a new template renames the others, never the one the user named
+    code, _, err = sync(config, "--all-accounts", "--prune", "--alias-template", "{cluster}@{region}")
+    assert code == 0, err
+    assert sorted(by_name(read(config), "contexts")) == [
+        "api@us-east-1",
+        "batch@us-west-2",
+        "data@eu-west-1",
+        "edge@ap-southeast-2",
+        "prod-web",
+        "web@eu-west-1",
+    ]

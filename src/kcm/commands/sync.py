@@ -49,6 +49,9 @@ class SyncResult:
     pruned: list[str]  # context names
     scan: Scan
     plan: reconcile.Plan
+    before: str = ""  # the file's text, and as it is (or would be) written
+    after: str = ""
+    current: str = ""  # its current-context before
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -206,7 +209,10 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
         write = doc.changed and not options.dry_run
         if write:
             current.new_text = text
-    rows = [Row(name, item, _status(planned, name, entries)) for name, (item, entries) in targets.items()]
+    rows = []
+    for name, (item, entries) in targets.items():
+        name = planned.contexts.get(name, name)  # a context the user renamed keeps its name
+        rows.append(Row(name, item, _status(planned, name, entries)))
     pruned = [c.name for c in planned.changes if c.kind == "remove" and c.section == "contexts"]
     warnings = []
     if planned.current_context == "":
@@ -214,7 +220,20 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
             "current-context pointed at a pruned context; it is now unset "
             "(`kubectl config use-context` sets one)"
         )
-    return SyncResult(path, write, options.dry_run, rows, pruned, found, planned, warnings)
+    current_context = str(doc.original.get("current-context") or "")
+    return SyncResult(
+        path,
+        write,
+        options.dry_run,
+        rows,
+        pruned,
+        found,
+        planned,
+        doc.bom + doc.text,
+        text,
+        current_context,
+        warnings,
+    )
 
 
 def as_json(result: SyncResult) -> dict[str, Any]:

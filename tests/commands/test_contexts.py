@@ -1,0 +1,194 @@
+"""The everyday verbs: use, rm, rename, export, list -o json; kubectl agrees with every result."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kcm.cli import app
+
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+
+FIRST = """# first file: comments stay
+apiVersion: v1
+kind: Config
+clusters:
+- name: shared   # used by two contexts
+  cluster: {server: 'https://shared.example.com'}
+- name: solo
+  cluster:
+    server: https://solo.example.com
+    certificate-authority: ca.crt
+contexts:
+- name: a
+  context: {cluster: shared, user: alice}
+- name: b
+  context: {cluster: shared, user: bob}
+- name: s
+  context: {cluster: solo, user: alice}
+users:
+- name: alice
+  user: {token: alice-token}
+- name: bob
+  user: {token: bob-token}
+current-context: a
+"""
+SECOND = """apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster: {server: 'https://lab.example.com'}
+contexts:
+- name: lab
+  context: {cluster: lab, user: carol}
+users:
+- name: carol
+  user: {token: carol-token}
+"""
+
+
+def kcm(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def kubectl(*args: str) -> str:
+    done = subprocess.run([str(KUBECTL), *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text(FIRST)
+    (tmp_path / "ca.crt").write_bytes(b"SOLO CA\n")
+    second.write_text(SECOND)
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    return first, second
+
+
+def read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def names(path: Path, section: str) -> list[str]:
+    return [entry["name"] for entry in read(path).get(section) or []]
+
+
+@needs_kubectl
+def test_use_writes_where_kubectl_would_and_kubectl_agrees(files: tuple[Path, Path]) -> None:
+    first, second = files
+    code, out, err = kcm("use", "lab")
+    assert code == 0, err
+    assert out == 'Switched to context "lab".\n'
+    assert read(first)["current-context"] == "lab" and "current-context" not in read(second)
+    assert kubectl("config", "current-context").strip() == "lab"
+    assert "# first file: comments stay" in first.read_text()
+
+
+def test_use_an_unknown_context_is_one_line_and_writes_nothing(files: tuple[Path, Path]) -> None:
+    first, second = files
+    code, out, err = kcm("use", "nope")
+    assert code == 2 and out == ""
+    assert err == f"kcm: no context named 'nope' in {first}, {second}\n"
+    assert first.read_text() == FIRST and second.read_text() == SECOND
+
+
+@needs_kubectl
+def test_rm_takes_the_cluster_and_user_only_when_no_other_context_uses_them(files: tuple[Path, Path]) -> None:
+    first, second = files
+    code, out, err = kcm("rm", "b", "lab")
+    assert code == 0, err
+    assert names(first, "contexts") == ["a", "s"]
+    assert names(first, "clusters") == ["shared", "solo"]  # `a` still uses shared
+    assert names(first, "users") == ["alice"]  # bob went with b
+    assert (
+        names(second, "contexts") == [] and names(second, "clusters") == [] and names(second, "users") == []
+    )
+    assert "deleted context b" in out and "deleted user bob" in out and "deleted cluster lab" in out
+    assert kubectl("config", "get-contexts", "-o", "name").split() == ["a", "s"]
+    assert "# used by two contexts" in first.read_text()
+
+
+def test_rm_of_the_current_context_unsets_it(files: tuple[Path, Path]) -> None:
+    first, _ = files
+    code, _, err = kcm("rm", "a")
+    assert code == 0
+    assert "current-context was 'a'; it is now unset" in err
+    assert read(first)["current-context"] == ""
+    assert names(first, "users") == ["alice", "bob"]  # s still uses alice
+
+
+def test_rm_with_one_unknown_context_removes_nothing(files: tuple[Path, Path]) -> None:
+    first, second = files
+    code, _, err = kcm("rm", "b", "nope")
+    assert code == 2 and "no context named 'nope'" in err
+    assert first.read_text() == FIRST and second.read_text() == SECOND
+
+
+@needs_kubectl
+def test_rename_in_place_and_current_context_follows(files: tuple[Path, Path]) -> None:
+    first, _ = files
+    code, out, err = kcm("rename", "a", "alpha")
+    assert out == 'Context "a" renamed to "alpha".\n'
+    assert code == 0, err
+    text = first.read_text()
+    assert "- name: alpha\n  context: {cluster: shared, user: alice}\n" in text
+    assert text.replace("alpha", "a") == FIRST  # nothing else changed, not a byte
+    assert kubectl("config", "current-context").strip() == "alpha"
+    assert kcm("rename", "alpha", "b")[0] == 2  # b exists
+    assert kcm("rename", "nope", "x")[0] == 2
+
+
+@needs_kubectl
+def test_export_is_self_contained_and_kubectl_reads_it(files: tuple[Path, Path], tmp_path: Path) -> None:
+    out_file = tmp_path / "out" / "exported"
+    code, _, err = kcm("export", "s", "lab", "-o", str(out_file))
+    assert code == 0, err
+    assert (out_file.stat().st_mode & 0o777) == 0o600
+    data = read(out_file)
+    assert data["current-context"] == "s"
+    assert names(out_file, "contexts") == ["s", "lab"]
+    assert names(out_file, "clusters") == ["solo", "lab"] and names(out_file, "users") == ["alice", "carol"]
+    solo = data["clusters"][0]["cluster"]
+    assert solo == {
+        "server": "https://solo.example.com",
+        "certificate-authority-data": base64.b64encode(b"SOLO CA\n").decode(),
+    }
+    view = json.loads(kubectl("config", "view", "--raw", "-o", "json", "--kubeconfig", str(out_file)))
+    assert [c["name"] for c in view["contexts"]] == ["lab", "s"]  # kubectl sorts
+    code, text, _ = kcm("export", "lab")
+    assert code == 0 and yaml.safe_load(text)["contexts"][0]["name"] == "lab"
+
+
+def test_export_of_a_context_whose_cluster_is_missing_is_bad_input(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncontexts:\n- name: x\n  context: {cluster: gone, user: u}\n"
+    )
+    code, out, err = kcm("export", "x", "--kubeconfig", str(config))
+    assert code == 2 and out == ""
+    assert err == "kcm: context 'x': no cluster named 'gone' in the kubeconfig\n"
+
+
+def test_list_json_for_scripts(files: tuple[Path, Path]) -> None:
+    code, out, _ = kcm("list", "-o", "json")
+    rows = json.loads(out)
+    assert code == 0
+    assert [(row["name"], row["current"], row["cluster"], row["user"]) for row in rows] == [
+        ("a", True, "shared", "alice"),
+        ("b", False, "shared", "bob"),
+        ("s", False, "solo", "alice"),
+        ("lab", False, "lab", "carol"),
+    ]
