@@ -103,7 +103,9 @@ def add(
     )
     result = command.run(options, choose=_choose, warn=output.warn)
     if dry_run:
-        output.out(result.text)
+        output.out(result.text)  # what `aws eks update-kubeconfig --dry-run` prints
+        for line in output.plan_lines(result.plan):
+            print(line, file=sys.stderr)  # and the plan, as every --dry-run shows it
         return
     verb = "Updated context {0} in {1}" if result.updated else "Added new context {0} to {1}"
     output.out(verb.format(result.context, result.path))

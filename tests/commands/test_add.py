@@ -135,9 +135,10 @@ def test_dry_run_prints_the_merged_file_with_its_comments_and_writes_nothing(
 ) -> None:
     config = tmp_path / "config"
     config.write_text(HAND_WRITTEN)
-    code, out, _ = kcm("add", "prod", "--kubeconfig", str(config), "--dry-run")
+    code, out, err = kcm("add", "prod", "--kubeconfig", str(config), "--dry-run")
     assert code == 0
     assert out.startswith("# My clusters")
+    assert err.splitlines()[0].startswith("+ context arn:aws:eks:us-east-1:123456789012:cluster/prod (")
     assert "prod" in out
     assert config.read_text() == HAND_WRITTEN
     assert not (tmp_path / "config.lock").exists()
