@@ -386,6 +386,95 @@ def _report(done: Any) -> None:
         output.warn(message)
 
 
+# `kcm exec` and `kcm env`: add's options for one cluster, or --context.
+JobName = Annotated[str | None, typer.Option("--name", help="The cluster name.")]
+JobRegion = Annotated[str | None, typer.Option(help="The cluster's region.")]
+JobProfile = Annotated[str | None, typer.Option(help="AWS profile; written as AWS_PROFILE.")]
+JobRole = Annotated[str | None, typer.Option(help="Role kubectl assumes for the token.")]
+JobAssumeRole = Annotated[str | None, typer.Option(help="Role assumed to describe the cluster.")]
+JobAlias = Annotated[str | None, typer.Option(help="Context name.")]
+JobNamespace = Annotated[str | None, typer.Option(help="The context's namespace.")]
+JobContext = Annotated[
+    str | None, typer.Option("--context", help="Take this context from your kubeconfig instead (read-only).")
+]
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    command: Annotated[list[str], typer.Argument(help="The command to run, after --.")],
+    name: JobName = None,
+    region: JobRegion = None,
+    profile: JobProfile = None,
+    role_arn: JobRole = None,
+    assume_role_arn: JobAssumeRole = None,
+    alias: JobAlias = None,
+    namespace: JobNamespace = None,
+    context: JobContext = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Run a command with KUBECONFIG set to a private file holding just one cluster; removed after."""
+    from kcm.commands import ci
+
+    options = ci.JobOptions(
+        name=name,
+        region=region,
+        profile=profile,
+        role_arn=role_arn,
+        assume_role_arn=assume_role_arn,
+        alias=alias,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+    )
+    raise typer.Exit(ci.run(options, command))
+
+
+@app.command()
+def env(
+    name: JobName = None,
+    region: JobRegion = None,
+    profile: JobProfile = None,
+    role_arn: JobRole = None,
+    assume_role_arn: JobAssumeRole = None,
+    alias: JobAlias = None,
+    namespace: JobNamespace = None,
+    context: JobContext = None,
+    kubeconfig: Kubeconfig = None,
+    shell_format: Annotated[
+        str, typer.Option("--format", help="sh (for eval) or github ($GITHUB_ENV).")
+    ] = "sh",
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Remove the files whose shell session has ended.")
+    ] = False,
+) -> None:
+    """Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it."""
+    import shlex
+
+    from kcm.commands import ci
+
+    if clean:
+        for folder in ci.clean():
+            print(f"removed {folder}", file=sys.stderr)
+        return
+    if shell_format not in ("sh", "github"):
+        raise InputError(f"--format {shell_format!r}: choose sh or github")
+    options = ci.JobOptions(
+        name=name,
+        region=region,
+        profile=profile,
+        role_arn=role_arn,
+        assume_role_arn=assume_role_arn,
+        alias=alias,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+    )
+    path = ci.env(options, shell_owned=shell_format == "sh")
+    output.out(
+        f"export KUBECONFIG={shlex.quote(str(path))}" if shell_format == "sh" else f"KUBECONFIG={path}"
+    )
+
+
 @app.command("list")
 def list_(
     kubeconfig: Kubeconfig = None,

@@ -76,18 +76,17 @@ def choose_file(candidates: list[Path], cluster_arn: str, warn: Callable[[str], 
     return candidates[0]
 
 
-def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]) -> AddResult:
-    """Describe the cluster (before any lock), then lock, merge, and write the chosen file."""
+def entries(options: AddOptions, choose: Chooser | None = None) -> tuple[EksCluster, Entries]:
+    """The cluster, described with the options' credentials, and the entries update-kubeconfig writes."""
     for flag, value in (
         ("--role-arn", options.role_arn),
         ("--assume-role-arn", options.assume_role_arn),
     ):
         if value is not None:
             eks.check_role_arn(value, flag)
-    candidates = paths.kubeconfig_paths(options.kubeconfig)
     profile = aws.effective_profile(options.profile)
     requested, cluster = _describe(options, choose)
-    new = eks.entries(
+    return cluster, eks.entries(
         cluster,
         requested_name=requested,
         profile=profile,
@@ -96,6 +95,12 @@ def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]
         alias=options.alias,
         user_alias=options.user_alias,
     )
+
+
+def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]) -> AddResult:
+    """Describe the cluster (before any lock), then lock, merge, and write the chosen file."""
+    candidates = paths.kubeconfig_paths(options.kubeconfig)
+    cluster, new = entries(options, choose)
     path = choose_file(candidates, cluster.arn, warn)
     with store.edit(path, write=not options.dry_run) as current:
         doc = kubeconfig.loads(current.text or "", str(path))
@@ -111,5 +116,5 @@ def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]
         write = doc.changed and not options.dry_run
         if write:
             current.new_text = text
-    entries = Entries(new.cluster, new.user, context)
-    return AddResult(path, context["name"], updated, write, text, entries, planned)
+    written = Entries(new.cluster, new.user, context)
+    return AddResult(path, context["name"], updated, write, text, written, planned)

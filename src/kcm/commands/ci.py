@@ -1,0 +1,201 @@
+"""`kcm exec` and `kcm env`: a private, temporary kubeconfig for one job, never the user's own.
+
+The file holds the entries `kcm add` writes for the same options (or one context exported from the
+user's kubeconfig with `--context`), in a directory only its owner can enter (0700, file 0600). `exec`
+removes it when the command ends, when kcm is interrupted (SIGINT, SIGTERM, SIGHUP: forwarded to the
+command first), and, through a watchdog process, even when kcm itself is killed. `env` leaves it for the
+shell that evals its output; `env --clean` removes those whose shell session has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kcm import kubeconfig, store
+from kcm.errors import InputError, KcmError
+
+ENV_PREFIX = "kcm-env-"
+EXEC_PREFIX = "kcm-exec-"
+_OWNER = "owner.json"
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What goes into the file: `kcm add`'s options for one cluster, or a context of the user's."""
+
+    name: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    assume_role_arn: str | None = None
+    alias: str | None = None
+    namespace: str | None = None
+    context: str | None = None  # taken from the user's kubeconfig instead (read-only)
+    kubeconfig: str | None = None  # where --context is read
+
+
+def text(options: JobOptions) -> str:
+    """The kubeconfig's text: one context, its cluster and user, current."""
+    if options.context is not None:
+        given = [flag for flag, value in _cluster_flags(options).items() if value is not None]
+        if given:
+            raise InputError(f"--context takes the context as it is: drop {', '.join(given)}")
+        from kcm.commands import contexts
+
+        exported = kubeconfig.loads(contexts.export([options.context], options.kubeconfig), "<export>")
+        if options.namespace is not None:
+            entry = exported.find("contexts", options.context)
+            assert entry is not None
+            exported.upsert("contexts", _in_namespace(entry, options.namespace))
+        return exported.dump()
+    if options.name is None:
+        raise InputError("name the cluster (--name) or a context of your kubeconfig (--context)")
+    from kcm.commands import add  # botocore: only for a cluster described on AWS
+
+    _, entries = add.entries(
+        add.AddOptions(
+            name=options.name,
+            region=options.region,
+            profile=options.profile,
+            role_arn=options.role_arn,
+            assume_role_arn=options.assume_role_arn,
+            alias=options.alias,
+        )
+    )
+    context = (
+        entries.context if options.namespace is None else _in_namespace(entries.context, options.namespace)
+    )
+    doc = kubeconfig.loads("", "<job>")
+    for section, entry in (("clusters", entries.cluster), ("users", entries.user), ("contexts", context)):
+        doc.upsert(section, entry)
+    doc.set("current-context", context["name"])
+    return doc.dump()
+
+
+def _cluster_flags(options: JobOptions) -> dict[str, str | None]:
+    return {
+        "--name": options.name,
+        "--region": options.region,
+        "--profile": options.profile,
+        "--role-arn": options.role_arn,
+        "--assume-role-arn": options.assume_role_arn,
+        "--alias": options.alias,
+    }
+
+
+def _in_namespace(context: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return {**context, "context": {**context["context"], "namespace": namespace}}
+
+
+def base_dir() -> Path:
+    """Where the private directories go: the CI runner's temp dir ($RUNNER_TEMP), else the platform's."""
+    return Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+
+
+def _private_file(prefix: str, content: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base_dir()))  # 0700, a name no one can guess
+    path = folder / "kubeconfig"
+    store.write_atomic(path, content, mode=0o600)
+    return path
+
+
+@contextlib.contextmanager
+def _watchdog(folder: Path) -> Iterator[None]:
+    """A forked child that removes `folder` once this process is gone, however it went (SIGKILL too)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(write_end)
+            for number in _FORWARDED:
+                signal.signal(number, signal.SIG_IGN)
+            while os.read(read_end, 64):
+                pass
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    try:
+        yield
+    finally:
+        os.close(write_end)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def run(options: JobOptions, command: list[str]) -> int:
+    """Run `command` with KUBECONFIG pointing at a private file; its exit status (128+N for signal N)."""
+    if not command:
+        raise InputError("name the command to run after --, e.g. kcm exec --name demo -- kubectl get pods")
+    path = _private_file(EXEC_PREFIX, text(options))
+    folder = path.parent
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(number: int, _: Any) -> None:
+        if child is not None and child.poll() is None:
+            child.send_signal(number)
+
+    previous = {number: signal.signal(number, forward) for number in _FORWARDED}
+    try:
+        with _watchdog(folder):
+            try:
+                child = subprocess.Popen(command, env={**os.environ, "KUBECONFIG": str(path)})
+            except OSError as exc:
+                failed = KcmError(f"{command[0]}: cannot run: {exc.strerror}")
+                failed.exit_code = 127 if isinstance(exc, FileNotFoundError) else 126  # as a shell says
+                raise failed from None
+            code = child.wait()
+            return code if code >= 0 else 128 - code
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def env(options: JobOptions, *, shell_owned: bool = True) -> Path:
+    """Write the file for a shell to use (`eval "$(kcm env ...)"`). It belongs to that shell's session
+    (its terminal, its ssh login, its CI step), whose leader `clean` checks: a session's processes all
+    share it, however kcm was started (directly or through pipx, uv, a wrapper script). Not
+    `shell_owned` (GitHub's $GITHUB_ENV, read by later steps): left to the runner, which empties
+    $RUNNER_TEMP after the job."""
+    path = _private_file(ENV_PREFIX, text(options))
+    owner = {"session": os.getsid(0) if shell_owned else None}
+    store.write_atomic(path.parent / _OWNER, json.dumps(owner), mode=0o600)
+    return path
+
+
+def clean() -> list[Path]:
+    """Remove the files `kcm env` wrote whose session has ended; the folders removed."""
+    removed = []
+    for folder in sorted(base_dir().glob(f"{ENV_PREFIX}*")):
+        try:
+            if folder.stat().st_uid != os.getuid() or not folder.is_dir():
+                continue
+            pid = json.loads((folder / _OWNER).read_text())["session"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not one of ours, or being written: left alone
+        if isinstance(pid, int) and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,199 @@
+"""`kcm exec` and `kcm env` as CI runs them: real processes, real signals, the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kcm.commands import ci
+from tests.conftest import VENV_BIN, Aws
+
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+ROLE = "arn:aws:iam::123456789012:role/ci-deployer"
+
+# Run inside `kcm exec`: what the job sees of its KUBECONFIG, as JSON on stdout.
+INSPECT = """
+import json, os, stat, subprocess, sys
+path = os.environ["KUBECONFIG"]
+info = {
+    "path": path,
+    "mode": stat.S_IMODE(os.stat(path).st_mode),
+    "dir_mode": stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode),
+    "text": open(path).read(),
+}
+if len(sys.argv) > 1:
+    info["kubectl"] = subprocess.run(
+        [sys.argv[1], "config", "view", "-o", "json"], capture_output=True, text=True, check=True
+    ).stdout
+print(json.dumps(info))
+"""
+
+
+def kcm(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture
+def demo(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the platform temp dir, watched by the tests
+    (tmp_path / "tmp").mkdir()
+    return aws.cluster("demo")
+
+
+def jobs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "tmp").glob("kcm-*"))
+
+
+@pytest.mark.parametrize("with_kubectl", [pytest.param(True, marks=needs_kubectl), False])
+def test_exec_gives_the_command_a_private_file_with_one_context_then_removes_it(
+    demo: dict[str, Any], aws: Aws, tmp_path: Path, with_kubectl: bool
+) -> None:
+    args = [str(KUBECTL)] if with_kubectl else []
+    done = kcm(
+        "exec", "--name", "demo", "--role-arn", ROLE, "--", str(VENV_BIN / "python"), "-c", INSPECT, *args
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert (seen["mode"], seen["dir_mode"]) == (0o600, 0o700)
+    data = yaml.safe_load(seen["text"])
+    assert [c["name"] for c in data["contexts"]] == [demo["arn"]]
+    assert data["current-context"] == demo["arn"]
+    assert data["clusters"][0]["cluster"]["server"] == demo["endpoint"]
+    args_ = data["users"][0]["user"]["exec"]["args"]
+    assert args_[args_.index("--role") + 1] == ROLE
+    if with_kubectl:
+        assert json.loads(seen["kubectl"])["current-context"] == demo["arn"]
+    assert not Path(seen["path"]).exists() and jobs(tmp_path) == []
+    assert not (aws.home / ".kube").exists()
+
+
+def test_exec_exit_code_is_the_commands(demo: dict[str, Any], tmp_path: Path) -> None:
+    assert kcm("exec", "--name", "demo", "--", "sh", "-c", "exit 7").returncode == 7
+    assert kcm("exec", "--name", "demo", "--", "sh", "-c", "kill -TERM $$").returncode == 128 + 15
+    missing = kcm("exec", "--name", "demo", "--", "no-such-command-here")
+    assert missing.returncode == 127
+    assert missing.stderr == "kcm: no-such-command-here: cannot run: No such file or directory\n"
+    assert jobs(tmp_path) == []
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
+    demo: dict[str, Any], tmp_path: Path, number: signal.Signals
+) -> None:
+    marker = tmp_path / "started"
+    script = f'echo "$KUBECONFIG" > {marker}; trap "exit 3" TERM INT; sleep 30 & wait'
+    job = subprocess.Popen([str(VENV_BIN / "kcm"), "exec", "--name", "demo", "--", "sh", "-c", script])
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    path = Path(marker.read_text().strip())
+    assert path.exists()
+    job.send_signal(number)
+    code = job.wait(timeout=30)
+    if number == signal.SIGKILL:  # nothing can be forwarded; the watchdog still removes the file
+        assert code == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        assert code == 3  # the command's own answer to the forwarded signal
+    assert not path.exists() and jobs(tmp_path) == []
+
+
+def test_env_writes_a_private_file_for_eval(demo: dict[str, Any], aws: Aws, tmp_path: Path) -> None:
+    kcm_env = f"{VENV_BIN / 'kcm'} env --name demo --namespace web"
+    script = f'eval "$({kcm_env})"; cat "$KUBECONFIG"; ls -ld "$KUBECONFIG"'
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout.split("\n-rw")[0])["contexts"][0]["context"]["namespace"] == "web"
+    assert "\n-rw------- " in done.stdout
+    (folder,) = jobs(tmp_path)
+    assert (folder.stat().st_mode & 0o777) == 0o700
+    assert not (aws.home / ".kube").exists()
+    # its shell's session has ended: --clean removes it; a live session's file stays
+    live = kcm("env", "--name", "demo")
+    assert live.returncode == 0 and live.stdout.startswith("export KUBECONFIG=")
+    cleaned = kcm("env", "--clean")
+    assert cleaned.returncode == 0 and f"removed {folder}" in cleaned.stderr
+    assert not folder.exists() and len(jobs(tmp_path)) == 1  # the file of this test's process stays
+
+
+def test_env_for_github_goes_under_runner_temp(
+    demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    monkeypatch.setenv("RUNNER_TEMP", str(runner))
+    done = kcm("env", "--name", "demo", "--format", "github")
+    assert done.returncode == 0, done.stderr
+    key, _, value = done.stdout.strip().partition("=")
+    assert key == "KUBECONFIG" and Path(value).parent.parent == runner
+    assert (Path(value).stat().st_mode & 0o777) == 0o600
+    assert kcm("env", "--clean").returncode == 0 and Path(value).exists()  # the job's, not a shell's
+
+
+@needs_kubectl
+def test_context_is_exported_from_the_users_kubeconfig_read_only(
+    aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    mine = tmp_path / "config"
+    mine.write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://c.example.com'}\n"
+        "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n"
+        "- name: other\n  context: {cluster: c, user: u}\n"
+        "users:\n- name: u\n  user: {token: t}\ncurrent-context: other\n"
+    )
+    before = mine.stat()
+    done = kcm(
+        "exec",
+        "--context",
+        "ctx",
+        "--kubeconfig",
+        str(mine),
+        "--",
+        str(KUBECTL),
+        "config",
+        "get-contexts",
+        "-o",
+        "name",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ctx"]
+    assert (mine.stat().st_mtime_ns, mine.stat().st_ino) == (before.st_mtime_ns, before.st_ino)
+    assert not list(tmp_path.glob("config.lock"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "name the cluster (--name) or a context of your kubeconfig (--context)"),
+        (["--context", "x", "--name", "demo"], "--context takes the context as it is: drop --name"),
+        (["--name", "demo", "--role-arn", "not-an-arn"], "--role-arn"),
+        (["--name", "nope"], "nope"),
+    ],
+)
+def test_bad_input_is_one_line_and_runs_nothing(
+    demo: dict[str, Any], tmp_path: Path, args: list[str], message: str
+) -> None:
+    marker = tmp_path / "ran"
+    done = kcm("exec", *args, "--", "touch", str(marker))
+    assert done.returncode != 0 and not marker.exists()
+    assert done.stderr.startswith("kcm: ") and done.stderr.count("\n") == 1 and message in done.stderr
+    assert jobs(tmp_path) == []
+
+
+def test_clean_leaves_what_is_not_kcms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    stranger = tmp_path / f"{ci.ENV_PREFIX}stranger"
+    stranger.mkdir()
+    assert ci.clean() == [] and stranger.exists()
