@@ -112,10 +112,14 @@ def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
 def test_env_writes_a_private_file_for_eval(demo: dict[str, Any], aws: Aws, tmp_path: Path) -> None:
     kcm_env = f"{VENV_BIN / 'kcm'} env --name demo --namespace web"
     script = f'eval "$({kcm_env})"; cat "$KUBECONFIG"; ls -ld "$KUBECONFIG"'
+    if KUBECTL:  # and kubectl works with it
+        script += f"; {KUBECTL} config current-context >&2"
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, start_new_session=True)
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(done.stdout.split("\n-rw")[0])["contexts"][0]["context"]["namespace"] == "web"
     assert "\n-rw------- " in done.stdout
+    if KUBECTL:
+        assert done.stderr.strip() == demo["arn"]
     (folder,) = jobs(tmp_path)
     assert (folder.stat().st_mode & 0o777) == 0o700
     assert not (aws.home / ".kube").exists()
