@@ -475,6 +475,27 @@ def env(
     )
 
 
+@app.command()
+def doctor(
+    context: Annotated[
+        str | None, typer.Option(help="The context to check (default: the current one).")
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+    output_format: OutputFormat = "text",
+) -> None:
+    """Walk the layers between you and the cluster, and name the broken one with its fix."""
+    from kcm.commands import doctor as command
+
+    _check_output(output_format)
+    checks = command.run(context, kubeconfig)
+    if output_format == "json":
+        output.out(json.dumps(command.as_json(checks), indent=2))
+    else:
+        output.checks(checks)
+    if any(check.status == "fail" for check in checks):
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_(
     kubeconfig: Kubeconfig = None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kcm import eks, yamltext
 
 if TYPE_CHECKING:
+    from kcm.commands.doctor import Check
     from kcm.commands.listing import ContextRow
     from kcm.commands.sync import SyncResult
     from kcm.reconcile import Plan
@@ -193,3 +194,11 @@ def unified(before: str, after: str, path: str) -> str:
             before.splitlines(keepends=True), after.splitlines(keepends=True), f"a{path}", f"b{path}"
         )
     )
+
+
+def checks(found: list[Check]) -> None:
+    """`kcm doctor`: one line per check, its fix after an arrow."""
+    width = max((len(check.check) for check in found), default=0)
+    for check in found:
+        fix = f"  -> {check.fix}" if check.fix else ""
+        out(f"{check.status:<4}  {check.check:<{width}}  {check.detail}{fix}")
