@@ -49,7 +49,8 @@ def _temp_name(target: Path, pid: int) -> str:
     return f".{target.name}{_TEMP_TAG}{pid}-{os.urandom(4).hex()}.tmp"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that number runs (one of another user counts: it exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,7 +68,7 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
             if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
                 continue
             pid = entry.name[len(prefix) :].split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 

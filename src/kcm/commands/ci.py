@@ -185,17 +185,7 @@ def clean() -> list[Path]:
             pid = json.loads((folder / _OWNER).read_text())["session"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not one of ours, or being written: left alone
-        if isinstance(pid, int) and not _alive(pid):
+        if isinstance(pid, int) and not store.pid_alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
