@@ -105,6 +105,8 @@ def test_the_role_arn_the_cluster_sees_with_its_path(demo: dict[str, Any], tmp_p
     _, checks = doctor(config)
     detail = checks["identity"][0]["detail"]
     assert "assumed-role/deployer/" in detail and f"the cluster sees {ROLE_ARN}" in detail
+    found = statuses(checks)
+    assert [found[name] for name in ("identity", "token", "cluster")] == ["ok"] * 3
 
 
 @pytest.mark.parametrize(
