@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
-import os
 import sys
 from typing import Annotated, Any
 
@@ -15,6 +13,7 @@ from typer.core import TyperGroup
 
 from kcm import __version__, output
 from kcm.errors import InputError, KcmError
+from kcm.main import COMMANDS, SUMMARY
 
 
 class _Group(TyperGroup):
@@ -35,7 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals can hold AWS credentials
-    help="kcm: kubeconfig manager and merger for Amazon EKS.",
+    help=SUMMARY,
 )
 
 
@@ -67,7 +66,7 @@ def _choose(where: str, names: list[str]) -> str:
     return names[picked - 1]
 
 
-@app.command()
+@app.command(help=COMMANDS["add"])
 def add(
     name_arg: Annotated[str | None, typer.Argument(metavar="[NAME]", help="The cluster name.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="The cluster name.")] = None,
@@ -84,7 +83,6 @@ def add(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the merged file; write nothing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print the entries.")] = False,
 ) -> None:
-    """Add or update one EKS cluster, as `aws eks update-kubeconfig` does, keeping the rest of the file."""
     from kcm.commands import add as command
 
     if name_arg and name and name_arg != name:
@@ -186,7 +184,7 @@ def _sync_flags(**flags: Any) -> dict[str, Any]:
 _LISTS = ("profile", "prefer_role", "region")
 
 
-@app.command()
+@app.command(help=COMMANDS["sync"])
 def sync(
     profile: Profiles = None,
     all_accounts: AllAccounts = None,
@@ -202,7 +200,6 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
-    """Write a context for every EKS cluster in every account and region your AWS setup reaches."""
     from kcm.commands import sync as command
 
     _check_output(output_format)
@@ -234,7 +231,7 @@ def sync(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(help=COMMANDS["diff"])
 def diff(
     files: Annotated[list[str] | None, typer.Argument(help="Kubeconfigs to preview merging.")] = None,
     profile: Profiles = None,
@@ -257,7 +254,6 @@ def diff(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Accepted; diff never writes.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
-    """Preview a sync (with sync's options) or a merge (FILE...): exit 0 no changes, 1 changes."""
     _check_output(output_format)
     del dry_run  # diff never writes: the flag only reads naturally in scripts
     flags = _sync_flags(
@@ -304,7 +300,7 @@ def diff(
     raise typer.Exit(1 if plan.changes or plan.current_context is not None else 0)
 
 
-@app.command()
+@app.command(help=COMMANDS["merge"])
 def merge(
     files: Annotated[list[str], typer.Argument(help="Kubeconfigs to bring in.")],
     on_conflict: OnConflict = "fail",
@@ -312,7 +308,6 @@ def merge(
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
 ) -> None:
-    """Bring other kubeconfigs' clusters, users and contexts into yours, keeping every line of it."""
     from kcm.commands import merge as command
 
     result = command.run(command.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run))
@@ -330,47 +325,43 @@ def merge(
     output.out(f"{added} added, {changed} changed; {verdict}")
 
 
-@app.command()
+@app.command(help=COMMANDS["use"])
 def use(
     context: Annotated[str, typer.Argument(help="The context to make current.")],
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Make CONTEXT the current context (kubectl config use-context)."""
     from kcm.commands import contexts
 
     _report(contexts.use(context, kubeconfig))
 
 
-@app.command()
+@app.command(help=COMMANDS["rm"])
 def rm(
     context: Annotated[list[str], typer.Argument(help="Contexts to remove.")],
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Remove contexts, and their clusters and users unless another context still uses them."""
     from kcm.commands import contexts
 
     _report(contexts.remove(context, kubeconfig))
 
 
-@app.command()
+@app.command(help=COMMANDS["rename"])
 def rename(
     old: Annotated[str, typer.Argument(help="The context's name.")],
     new: Annotated[str, typer.Argument(help="Its new name.")],
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Rename a context; current-context follows it."""
     from kcm.commands import contexts
 
     _report(contexts.rename(old, new, kubeconfig))
 
 
-@app.command()
+@app.command(help=COMMANDS["export"])
 def export(
     context: Annotated[list[str], typer.Argument(help="Contexts to export; the first is current.")],
     output_file: Annotated[str | None, typer.Option("--output-file", "-o", help="Write here (0600).")] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """A self-contained kubeconfig: just these contexts, their clusters and users, files inlined."""
     from kcm.commands import contexts
 
     if output_file is None:
@@ -399,7 +390,7 @@ JobContext = Annotated[
 ]
 
 
-@app.command("exec", context_settings={"allow_interspersed_args": False})
+@app.command("exec", help=COMMANDS["exec"], context_settings={"allow_interspersed_args": False})
 def exec_(
     command: Annotated[list[str], typer.Argument(help="The command to run, after --.")],
     name: JobName = None,
@@ -412,7 +403,6 @@ def exec_(
     context: JobContext = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Run a command with KUBECONFIG set to a private file holding just one cluster; removed after."""
     from kcm.commands import ci
 
     options = ci.JobOptions(
@@ -429,7 +419,7 @@ def exec_(
     raise typer.Exit(ci.run(options, command))
 
 
-@app.command()
+@app.command(help=COMMANDS["env"])
 def env(
     name: JobName = None,
     region: JobRegion = None,
@@ -447,7 +437,6 @@ def env(
         bool, typer.Option("--clean", help="Remove the files whose shell session has ended.")
     ] = False,
 ) -> None:
-    """Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it."""
     import shlex
 
     from kcm.commands import ci
@@ -475,7 +464,7 @@ def env(
     )
 
 
-@app.command()
+@app.command(help=COMMANDS["doctor"])
 def doctor(
     context: Annotated[
         str | None, typer.Option(help="The context to check (default: the current one).")
@@ -483,7 +472,6 @@ def doctor(
     kubeconfig: Kubeconfig = None,
     output_format: OutputFormat = "text",
 ) -> None:
-    """Walk the layers between you and the cluster, and name the broken one with its fix."""
     from kcm.commands import doctor as command
 
     _check_output(output_format)
@@ -496,51 +484,33 @@ def doctor(
         raise typer.Exit(1)
 
 
-@app.command("list")
+@app.command("list", help=COMMANDS["list"])
 def list_(
     kubeconfig: Kubeconfig = None,
     output_format: OutputFormat = "text",
 ) -> None:
-    """List contexts with their cluster, user, namespace, AWS account and region; * marks the current one."""
     from kcm.commands import listing
 
-    _check_output(output_format)
-    found = listing.rows(kubeconfig)
-    if output_format == "json":
-        output.out(json.dumps(listing.as_json(found), indent=2))
-    else:
-        output.contexts_table(found)
+    listing.show(kubeconfig, output_format)
 
 
-@app.command()
+@app.command(help=COMMANDS["undo"])
 def undo(
     kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Even if the file changed since.")] = False,
 ) -> None:
-    """Put the kubeconfig back as it was before kcm's last change to it."""
     from kcm import paths, store
 
     output.out(store.undo(paths.kubeconfig_paths(kubeconfig)[0], force=force))
 
 
-def main() -> None:
-    """The `kcm` command. A run is short and its garbage is freed by reference counting: the cyclic
-    collector runs far less often than Python's default (tuned for long-lived processes), which cost a
-    small sync a tenth of its time. When the command is done, the process ends without tearing down the
-    interpreter (0.1-0.2 s of freeing botocore's models object by object); commands release their locks
-    and remove their files in their own `finally` blocks, so nothing waits for exit."""
-    gc.set_threshold(100_000, 10, 10)
+def run() -> int:
+    """Run the typer app on sys.argv; its exit status (kcm.main ends the process)."""
     try:
         app()
-        code = 0
     except SystemExit as exc:
-        code = _exit_code(exc.code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # `kcm list | head`: the reader left; as any CLI, end quietly
-        code = code or 1
-    os._exit(code)
+        return _exit_code(exc.code)
+    return 0
 
 
 def _exit_code(code: object) -> int:

@@ -91,16 +91,18 @@ def test_list_of_a_missing_file_is_empty_and_a_bad_file_one_line(tmp_path: Path)
     assert code == 2 and err.startswith(f"kcm: {bad}:") and len(err.splitlines()) == 1
 
 
-def test_list_never_imports_boto3(files: tuple[Path, Path]) -> None:
+def test_list_never_imports_boto3_or_typer(files: tuple[Path, Path]) -> None:
+    """The commands run dozens of times a day start fast: no AWS SDK, no typer (nor its pydantic)."""
     probe = (
         "import sys\n"
-        "sys.argv = ['kcm', 'list']\n"
-        "from kcm import cli\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore'))\n"
+        "from kcm import main\n"
+        "for argv in (['list'], ['list', '-o', 'json'], ['use', 'lab'], ['--help']):\n"
+        "    assert main.fast(argv) == 0, argv\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'typer', 'click', 'pydantic', 'rich'))\n"
         "print(heavy, file=sys.stderr)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert "web" in result.stdout
+    assert "web" in result.stdout and 'Switched to context "lab".' in result.stdout

@@ -53,3 +53,20 @@ def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
 
 def as_json(found: list[ContextRow]) -> list[dict[str, Any]]:
     return [asdict(row) for row in found]
+
+
+def show(kubeconfig_path: str | None, output_format: str) -> int:
+    """`kcm list`: the table, or JSON; its exit status."""
+    import json
+
+    from kcm import output
+    from kcm.errors import InputError
+
+    if output_format not in ("text", "json"):
+        raise InputError(f"--output {output_format!r}: choose text or json")
+    found = rows(kubeconfig_path)
+    if output_format == "json":
+        output.out(json.dumps(as_json(found), indent=2))
+    else:
+        output.contexts_table(found)
+    return 0
