@@ -50,11 +50,15 @@ def executable(name: str, where: Path | None = None) -> str:
 
 
 def clean_env(home: Path) -> dict[str, str]:
-    """The caller's environment minus AWS_*, XDG_*, BOTO_* and KUBECONFIG; HOME and the rest under `home`."""
+    """The caller's environment minus AWS_*, XDG_*, BOTO_* and KUBECONFIG; HOME and the rest under `home`.
+
+    Also minus PYTHONDONTWRITEBYTECODE (set in some sandboxes): a Python tool as users install it runs
+    from compiled bytecode (pip compiles it at install time); run.py compiles kcm's source before any part.
+    """
     keep = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "XDG_", "KUBECONFIG", "BOTO_"))
+        if not key.startswith(("AWS_", "XDG_", "KUBECONFIG", "BOTO_", "PYTHONDONTWRITEBYTECODE"))
     }
     return {
         **keep,

@@ -1,7 +1,8 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Two parts, each run alone with `.venv/bin/python bench/run.py add` or `... run.py sync` (no argument: both,
-which is what `make bench` does); a part not run keeps its section of results.md as it was.
+Three parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add` or `... sync` (no
+argument: all, which is what `make bench` does); a part not run keeps its section of results.md as it was.
+- startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
 
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
@@ -13,6 +14,7 @@ and kcm's backups all live in a temporary directory; KUBECONFIG is never inherit
 
 from __future__ import annotations
 
+import compileall
 import re
 import shutil
 import statistics
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import sync_bench  # noqa: E402 (found through the sys.path entries above)
+import startup_bench  # noqa: E402 (found through the sys.path entries above)
+import sync_bench  # noqa: E402
 from common import (  # noqa: E402
     BenchError,
     clean_env,
@@ -280,7 +283,15 @@ def bench_sync(work: Path) -> str:
 
 # ---- results.md: one section per part ----------------------------------------------------------------
 
-PARTS: dict[str, Callable[[Path], str]] = {"add": bench_add, "sync": bench_sync}
+
+def bench_startup(work: Path) -> str:
+    """The `startup` part (startup_bench.py): its markdown section."""
+    folder = work / "startup"
+    folder.mkdir()
+    return startup_bench.run(folder, executable("kcm", BIN), executable("kubectl"), sys.executable)
+
+
+PARTS: dict[str, Callable[[Path], str]] = {"startup": bench_startup, "add": bench_add, "sync": bench_sync}
 _MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
 _MARK_RE = re.compile(r"^<!-- part: (\w+) .*-->$", re.MULTILINE)
 
@@ -297,8 +308,8 @@ def compose(sections: Mapping[str, str]) -> str:
         "# kcm benchmarks",
         "",
         "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
-        "machine its part lists. Reproduce: `make bench` (both parts), or one part alone with",
-        "`.venv/bin/python bench/run.py add` or `.venv/bin/python bench/run.py sync` (the other part's",
+        "machine its part lists. Reproduce: `make bench` (all parts), or one part alone with",
+        "`.venv/bin/python bench/run.py startup`, `... add` or `... sync` (the other parts'",
         "section is kept as it was).",
         "",
     ]
@@ -318,6 +329,9 @@ def main(argv: list[str]) -> int:
         log(f"unknown part {unknown[0]!r}; usage: bench/run.py [{' | '.join(PARTS)} ...] (default: all)")
         return 2
     started = time.perf_counter()
+    # kcm runs from bytecode, as a pip install leaves it (an editable one compiles on first import,
+    # unless PYTHONDONTWRITEBYTECODE forbids it: then every run would compile its modules again).
+    compileall.compile_dir(ROOT / "src", quiet=1)
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     sections = {part: text for part, text in previous_sections(old).items() if part in PARTS}
     with tempfile.TemporaryDirectory(prefix="kcm-bench-") as temp:
