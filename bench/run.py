@@ -1,9 +1,10 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Three parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add` or `... sync` (no
-argument: all, which is what `make bench` does); a part not run keeps its section of results.md as it was.
+Four parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile` or
+`... sync` (no argument: all, which is what `make bench` does); a part not run keeps its section of
+results.md as it was.
 - startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
-
+- bigfile: add, use, rm and a no-op sync on 1,000 and 5,000 clusters vs kubectl (bigfile_bench.py).
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
 
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import startup_bench  # noqa: E402 (found through the sys.path entries above)
+import bigfile_bench  # noqa: E402 (found through the sys.path entries above)
+import startup_bench  # noqa: E402
 import sync_bench  # noqa: E402
 from common import (  # noqa: E402
     BenchError,
@@ -291,7 +293,19 @@ def bench_startup(work: Path) -> str:
     return startup_bench.run(folder, executable("kcm", BIN), executable("kubectl"), sys.executable)
 
 
-PARTS: dict[str, Callable[[Path], str]] = {"startup": bench_startup, "add": bench_add, "sync": bench_sync}
+def bench_bigfile(work: Path) -> str:
+    """The `bigfile` part (bigfile_bench.py): its markdown section."""
+    folder = work / "bigfile"
+    folder.mkdir()
+    return bigfile_bench.run(folder, executable("kcm", BIN), executable("kubectl"))
+
+
+PARTS: dict[str, Callable[[Path], str]] = {
+    "startup": bench_startup,
+    "add": bench_add,
+    "bigfile": bench_bigfile,
+    "sync": bench_sync,
+}
 _MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
 _MARK_RE = re.compile(r"^<!-- part: (\w+) .*-->$", re.MULTILINE)
 
@@ -309,7 +323,7 @@ def compose(sections: Mapping[str, str]) -> str:
         "",
         "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
         "machine its part lists. Reproduce: `make bench` (all parts), or one part alone with",
-        "`.venv/bin/python bench/run.py startup`, `... add` or `... sync` (the other parts'",
+        "`.venv/bin/python bench/run.py startup`, `... add`, `... bigfile` or `... sync` (the other parts'",
         "section is kept as it was).",
         "",
     ]
