@@ -9,8 +9,8 @@ edits on kubeconfigs of 1,000 and 5,000 EKS clusters, beside kubectl doing the s
 - remove one context with its cluster and user: `kcm rm` / kubectl's `delete-context`,
   `delete-cluster`, `delete-user` (their sum).
 - a sync that changes nothing: `kcm sync --region us-east-1` over a file that already holds the 4
-  clusters it finds there (no write) / `kubectl config use-context` of the current context (kubectl's no-op edit: it
-  rewrites the file all the same).
+  clusters it finds there / `kubectl config use-context` of the current context, kubectl's edit that
+  changes nothing. Both read the file and write nothing.
 
 For the two-and-three command rows the single kubectl command that does the most (set-context,
 delete-context) is shown too. Each run on a fresh copy of the file; the tools take turns; medians.
@@ -227,8 +227,8 @@ def _section(results: list[tuple[int, int, list[Operation]]], about: list[str]) 
         "times add up); each run on a fresh copy, the tools taking turns, one untimed round first; medians.",
         "A sync that changes nothing: `kcm sync --region us-east-1` over a file that already holds the 4",
         "clusters it finds"
-        " (it writes nothing), beside kubectl's no-op edit, `use-context` of the current context (kubectl",
-        "rewrites the file all the same). Peak RSS: the largest process of the operation.",
+        " (it writes nothing), beside kubectl's edit that changes nothing, `use-context` of the current",
+        "context (it writes nothing either). Peak RSS: the largest process of the operation.",
         "Reproduce: `.venv/bin/python bench/run.py bigfile`.",
         "",
         "| clusters | operation | rounds | kcm s | kubectl s | kcm / kubectl | kubectl's one command alone s "
