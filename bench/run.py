@@ -1,12 +1,13 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Four parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile` or
-`... sync` (no argument: all, which is what `make bench` does); a part not run keeps its section of
-results.md as it was.
+Five parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`,
+`... sync` or `... org` (no argument: all, which is what `make bench` does); a part not run keeps its
+section of results.md as it was.
 - startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
 - bigfile: add, use, rm and a no-op sync on 1,000 and 5,000 clusters vs kubectl (bigfile_bench.py).
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
+- org: 2,000 clusters in 200 accounts x 4 regions, `--concurrency` swept 1..64 (org_bench.py).
 
 Every number in results.md is measured here: wall clock of the whole process, each run on a fresh copy of
 the same generated kubeconfig, against moto_server (the embedded AWS). HOME, XDG dirs, the AWS config files
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bigfile_bench  # noqa: E402 (found through the sys.path entries above)
+import org_bench  # noqa: E402
 import startup_bench  # noqa: E402
 import sync_bench  # noqa: E402
 from common import (  # noqa: E402
@@ -300,11 +302,17 @@ def bench_bigfile(work: Path) -> str:
     return bigfile_bench.run(folder, executable("kcm", BIN), executable("kubectl"))
 
 
+def bench_org(work: Path) -> str:
+    """The `org` part (org_bench.py): its markdown section."""
+    return org_bench.run(work / "org", executable("aws", BIN), executable("kcm", BIN))
+
+
 PARTS: dict[str, Callable[[Path], str]] = {
     "startup": bench_startup,
     "add": bench_add,
     "bigfile": bench_bigfile,
     "sync": bench_sync,
+    "org": bench_org,
 }
 _MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
 _MARK_RE = re.compile(r"^<!-- part: (\w+) .*-->$", re.MULTILINE)
@@ -323,8 +331,8 @@ def compose(sections: Mapping[str, str]) -> str:
         "",
         "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
         "machine its part lists. Reproduce: `make bench` (all parts), or one part alone with",
-        "`.venv/bin/python bench/run.py startup`, `... add`, `... bigfile` or `... sync` (the other parts'",
-        "section is kept as it was).",
+        "`.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`, `... sync` or `... org`",
+        "(the other parts' sections are kept as they were).",
         "",
     ]
     for part in PARTS:
