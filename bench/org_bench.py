@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import textwrap
 import time
 from pathlib import Path
 
@@ -113,6 +114,9 @@ def _section(
 ) -> str:
     best = min(variants, key=lambda v: timed[v.key].median)
     one = timed[variants[0].key].median
+    server = statistics.median(moto_cpu[best.key]) if moto_cpu[best.key] else 0.0
+    busy = (statistics.median(timed[best.key].cpu) + server) / timed[best.key].median
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
         "## kcm sync of a big organisation: 2,000 clusters, 200 accounts x 4 regions",
         "",
@@ -154,14 +158,22 @@ def _section(
         ),
         f"| total | **{sum(calls.values())}** | **{sum(minimum.values())}** |",
         "",
-        f"Fastest: `--concurrency {best.concurrency}`, {timed[best.key].median:.1f} s "
-        f"({one / timed[best.key].median:.1f}x the one-at-a-time run). Why it stops there, from the",
-        "columns: kcm's CPU time does not grow with the threads (the same calls, the same work), and",
-        "moto_server is one Python process (one core under its GIL) serving every request, on the same 2",
-        "cores as kcm: as its CPU / wall nears 100%, the server is the bottleneck and more threads in kcm",
-        "only queue. kcm's own CPU per call (signing, serialising, parsing; a new connection per call, as",
-        "moto closes them) is the next limit. On real AWS the server is not the limit and each call waits",
-        "~10-200 ms on the network instead of a few ms here, so the useful concurrency is higher (kcm's",
-        "default is 16); `docs/scale.md` has the next steps.",
+        *textwrap.wrap(
+            f"Fastest: `--concurrency {best.concurrency}`, {timed[best.key].median:.1f} s "
+            f"({one / timed[best.key].median:.1f}x the one-at-a-time run). "
+            "Why it stops scaling, from the columns: "
+            "the CPU time of kcm and of moto_server stays about the same whatever the threads "
+            "(the same calls, the same work); "
+            f"in the fastest run the two together keep {busy:.1f} of the machine's {cores} cores busy, "
+            "and each is one Python process whose threads take turns under its GIL, "
+            "so neither can use more than one core: past a few threads, more only queue. "
+            "kcm's own CPU per call (signing, serialising, parsing; "
+            "a new connection per call, as moto closes them) is then its limit. "
+            "On real AWS the server is not on the same machine "
+            "and each call waits ~10-200 ms on the network instead of a few ms here, "
+            "so the useful concurrency is higher (kcm's default is 16); "
+            "`docs/scale.md` has the next steps.",
+            width=100,
+        ),
     ]
     return "\n".join(lines) + "\n"
