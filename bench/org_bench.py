@@ -18,11 +18,8 @@ from pathlib import Path
 from common import clean_env, log, machine
 from embedded_aws import embedded_aws, reset
 from sync_bench import (
-    ORG_FIRST_ACCOUNT,
     ORG_REGIONS,
     RSS_NOTE,
-    Account,
-    Cluster,
     MotoLog,
     Report,
     Setup,
@@ -30,6 +27,7 @@ from sync_bench import (
     Variant,
     check_json,
     minimum_calls,
+    organisation,
     run_sync,
 )
 
@@ -62,11 +60,7 @@ def run(work: Path, aws: str, kcm: str) -> str:
         moto = MotoLog(log_path)
         about = machine(None, aws, kcm, {**clean_env(work / "about"), "AWS_ENDPOINT_URL": url}, work)
         reset(url)
-        accounts = [Account(f"acct-{i:03d}", f"{ORG_FIRST_ACCOUNT + i:012d}") for i in range(ACCOUNTS)]
-        clusters = [
-            Cluster(f"eks-{i:04d}", ORG_REGIONS[(i // ACCOUNTS) % len(ORG_REGIONS)], accounts[i % ACCOUNTS])
-            for i in range(CLUSTERS)
-        ]
+        accounts, clusters = organisation(ACCOUNTS, CLUSTERS)
         setup = Setup(url, work / "home", accounts, clusters)
         setup.write_profiles()
         created = setup.create_clusters()

@@ -571,19 +571,27 @@ def minimum_calls(
     return calls
 
 
+def organisation(accounts: int, clusters: int) -> tuple[list[Account], list[Cluster]]:
+    """`accounts` role profiles (acct-NN) and `clusters` clusters (eks-NNN) spread evenly over them and
+    ORG_REGIONS: the organisation of this file's second benchmark and of org_bench.py."""
+    found = [
+        Account(f"acct-{index:0{len(str(accounts - 1))}d}", f"{ORG_FIRST_ACCOUNT + index:012d}")
+        for index in range(accounts)
+    ]
+    made = [
+        Cluster(
+            f"eks-{index:0{len(str(clusters - 1))}d}",
+            ORG_REGIONS[(index // accounts) % len(ORG_REGIONS)],
+            found[index % accounts],
+        )
+        for index in range(clusters)
+    ]
+    return found, made
+
+
 def org_scale(url: str, moto: MotoLog, kcm: str, work: Path) -> OrgResult:
     folder = work / "org"
-    accounts = [
-        Account(f"acct-{index:02d}", f"{ORG_FIRST_ACCOUNT + index:012d}") for index in range(ORG_ACCOUNTS)
-    ]
-    clusters = [
-        Cluster(
-            f"eks-{index:03d}",
-            ORG_REGIONS[(index // ORG_ACCOUNTS) % len(ORG_REGIONS)],
-            accounts[index % ORG_ACCOUNTS],
-        )
-        for index in range(ORG_CLUSTERS)
-    ]
+    accounts, clusters = organisation(ORG_ACCOUNTS, ORG_CLUSTERS)
     setup = Setup(url, folder / "home", accounts, clusters)
     setup.write_profiles()
     setup_seconds = setup.create_clusters()
