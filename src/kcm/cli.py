@@ -131,11 +131,6 @@ def _progress() -> tuple[Any, Any]:
     return advance, bar
 
 
-def _check_output(value: str) -> None:
-    if value not in ("text", "json"):
-        raise InputError(f"--output {value!r}: choose text or json")
-
-
 # The sync scope and naming options, shared by `kcm sync` and `kcm diff`.
 Profiles = Annotated[
     list[str] | None, typer.Option("--profile", help="AWS profile(s) to use; shell globs allowed.")
@@ -174,14 +169,17 @@ Flatten = Annotated[bool, typer.Option("--flatten", help="Inline referenced file
 Raw = Annotated[bool, typer.Option("--raw", help="Show secrets and certificate data (hidden by default).")]
 
 
-def _sync_flags(**flags: Any) -> dict[str, Any]:
-    """Typer's values as the keys of sync's config file: lists as tuples, unset as None."""
-    return {
-        key.replace("_", "-"): tuple(value or ()) if key in _LISTS else value for key, value in flags.items()
-    }
-
-
+_SCOPE = (  # sync's scope and naming options, as both `kcm sync` and `kcm diff` declare them
+    "profile", "all_accounts", "prefer_role", "each_role", "org_role", "region",
+    "alias_template", "prune", "set_current", "concurrency",
+)  # fmt: skip
 _LISTS = ("profile", "prefer_role", "region")
+
+
+def _sync_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The scope options among a command's parameters, keyed as sync's config file: lists as tuples,
+    unset as None."""
+    return {key.replace("_", "-"): tuple(given[key] or ()) if key in _LISTS else given[key] for key in _SCOPE}
 
 
 @app.command(help=COMMANDS["sync"])
@@ -202,21 +200,9 @@ def sync(
 ) -> None:
     from kcm.commands import sync as command
 
-    _check_output(output_format)
-    flags = _sync_flags(
-        profile=profile,
-        all_accounts=all_accounts,
-        prefer_role=prefer_role,
-        each_role=each_role,
-        org_role=org_role,
-        region=region,
-        alias_template=alias_template,
-        prune=prune,
-        set_current=set_current,
-        concurrency=concurrency,
-        kubeconfig=kubeconfig,
-    )
-    options = command.resolve({**flags, "dry-run": dry_run})
+    output.check_format(output_format)
+    flags = _sync_flags(locals())
+    options = command.resolve({**flags, "kubeconfig": kubeconfig, "dry-run": dry_run})
     advance, bar = _progress() if output_format == "text" else (None, contextlib.nullcontext())
     with bar:
         result = command.run(options, advance)
@@ -254,20 +240,9 @@ def diff(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Accepted; diff never writes.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
-    _check_output(output_format)
+    output.check_format(output_format)
     del dry_run  # diff never writes: the flag only reads naturally in scripts
-    flags = _sync_flags(
-        profile=profile,
-        all_accounts=all_accounts,
-        prefer_role=prefer_role,
-        each_role=each_role,
-        org_role=org_role,
-        region=region,
-        alias_template=alias_template,
-        prune=prune,
-        set_current=set_current,
-        concurrency=concurrency,
-    )
+    flags = _sync_flags(locals())
     if files:
         given = sorted(f"--{key}" for key, value in flags.items() if value not in (None, ()))
         if given:
@@ -474,7 +449,7 @@ def doctor(
 ) -> None:
     from kcm.commands import doctor as command
 
-    _check_output(output_format)
+    output.check_format(output_format)
     checks = command.run(context, kubeconfig)
     if output_format == "json":
         output.out(json.dumps(command.as_json(checks), indent=2))

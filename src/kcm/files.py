@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kcm import kubeconfig
+from kcm import kubeconfig, store
 from kcm.errors import InputError
 from kcm.kubeconfig import SECTIONS, Document
 
@@ -74,6 +74,11 @@ class View:
             where = ", ".join(str(path) for path, _ in self.docs)
             raise InputError(f"no context named '{name}' in {where}")
         return found
+
+
+def read(paths: list[Path]) -> View:
+    """The files as they are on disk now, read without a lock (as kubectl reads)."""
+    return load(paths, [store.read_text(path) for path in paths])
 
 
 def load(paths: list[Path], texts: list[str | None]) -> View:

@@ -7,12 +7,19 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from kcm import eks, yamltext
+from kcm.errors import InputError
 
 if TYPE_CHECKING:
     from kcm.commands.doctor import Check
     from kcm.commands.listing import ContextRow
     from kcm.commands.sync import SyncResult
     from kcm.reconcile import Plan
+
+
+def check_format(value: str) -> None:
+    """`--output`: text or json."""
+    if value not in ("text", "json"):
+        raise InputError(f"--output {value!r}: choose text or json")
 
 
 def out(text: str) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,48 +106,44 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
         os.close(dir_fd)
 
 
-class _Watchdog:
-    """A forked child that cleans up after us if we die holding the lock."""
-
-    def __init__(self, lock_path: Path, temp_dirs: list[Path]) -> None:
-        self.lock_path = lock_path
-        self.temp_dirs = temp_dirs
-        self.pid = 0
-        self.write_end = -1
-
-    def __enter__(self) -> _Watchdog:
-        read_end, self.write_end = os.pipe()
-        parent = os.getpid()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: wait for the parent's end of the pipe to close
-            try:
-                os.close(self.write_end)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                while os.read(read_end, 64):
-                    pass
-                self._clean(parent)
-            finally:
-                os._exit(0)
-        os.close(read_end)
-        return self
-
-    def _clean(self, parent: int) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            lines = self.lock_path.read_text().splitlines()
-            if lines[:2] == [str(parent), socket.gethostname()]:
-                os.unlink(self.lock_path)
-        mark = f"{_TEMP_TAG}{parent}-"
-        for directory in self.temp_dirs:
-            with contextlib.suppress(OSError):
-                for entry in os.scandir(directory):
-                    if entry.name.startswith(".") and mark in entry.name and entry.name.endswith(".tmp"):
-                        os.unlink(entry.path)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.write_end)
+@contextlib.contextmanager
+def watchdog(cleanup: Callable[[int], None]) -> Iterator[None]:
+    """A forked child that runs `cleanup(our pid)` once this process is gone, however it went (SIGKILL
+    too): it waits for the end of a pipe only we hold to close. Signals that end us do not end it."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(write_end)
+            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(number, signal.SIG_IGN)
+            while os.read(read_end, 64):
+                pass
+            cleanup(parent)
+        finally:
+            os._exit(0)
+    os.close(read_end)
+    try:
+        yield
+    finally:
+        os.close(write_end)
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+            os.waitpid(pid, 0)
+
+
+def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
+    """What a writer that died holding the lock leaves: its lock file and its temp files."""
+    with contextlib.suppress(OSError, ValueError):
+        lines = lock_path.read_text().splitlines()
+        if lines[:2] == [str(parent), socket.gethostname()]:
+            os.unlink(lock_path)
+    mark = f"{_TEMP_TAG}{parent}-"
+    for directory in temp_dirs:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                if entry.name.startswith(".") and mark in entry.name and entry.name.endswith(".tmp"):
+                    os.unlink(entry.path)
 
 
 def _lock_holder(lock_path: Path) -> str:
@@ -237,7 +234,7 @@ def edit(
             raise InputError(f"{lock_path}: cannot create lock file: {exc.strerror}") from None
         raise
     try:
-        with _Watchdog(lock_path, temp_dirs):
+        with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
             _remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
             yield current

@@ -9,14 +9,12 @@ shell that evals its output; `env --clean` removes those whose shell session has
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,30 +108,6 @@ def _private_file(prefix: str, content: str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _watchdog(folder: Path) -> Iterator[None]:
-    """A forked child that removes `folder` once this process is gone, however it went (SIGKILL too)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(write_end)
-            for number in _FORWARDED:
-                signal.signal(number, signal.SIG_IGN)
-            while os.read(read_end, 64):
-                pass
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os._exit(0)
-    os.close(read_end)
-    try:
-        yield
-    finally:
-        os.close(write_end)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-
-
 def run(options: JobOptions, command: list[str]) -> int:
     """Run `command` with KUBECONFIG pointing at a private file; its exit status (128+N for signal N)."""
     if not command:
@@ -148,7 +122,7 @@ def run(options: JobOptions, command: list[str]) -> int:
 
     previous = {number: signal.signal(number, forward) for number in _FORWARDED}
     try:
-        with _watchdog(folder):
+        with store.watchdog(lambda _: shutil.rmtree(folder, ignore_errors=True)):
             try:
                 child = subprocess.Popen(command, env={**os.environ, "KUBECONFIG": str(path)})
             except OSError as exc:

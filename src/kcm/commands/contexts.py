@@ -109,7 +109,7 @@ def export(names: list[str], kubeconfig_path: str | None = None) -> str:
     if not names:
         raise InputError("name at least one context to export")
     targets = paths.kubeconfig_paths(kubeconfig_path)
-    view = files.load(targets, [store.read_text(path) for path in targets])
+    view = files.read(targets)
     doc = kubeconfig.loads("", "<export>")
     wanted: list[tuple[str, dict[str, Any]]] = []
     for name in dict.fromkeys(names):

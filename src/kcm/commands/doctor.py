@@ -25,7 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kcm import aws, files, paths, store
+import botocore.exceptions as bx
+import botocore.session
+
+from kcm import aws, files, paths  # botocore (through aws): doctor only
 from kcm.errors import KcmError
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105  # the format's prefix, not a secret
@@ -125,7 +128,7 @@ def as_json(checks: list[Check]) -> list[dict[str, str]]:
 def _kubeconfig(walk: _Walk, state: dict[str, Any], context: str | None, explicit: str | None) -> None:
     targets = paths.kubeconfig_paths(explicit)
     try:
-        view = files.load(targets, [store.read_text(path) for path in targets])
+        view = files.read(targets)
     except KcmError as exc:
         walk.fail(
             "kubeconfig", str(exc), "fix the file there: kubectl fails on every command while it is broken"
@@ -260,9 +263,6 @@ def _aws_version(program: str) -> tuple[int, int, int] | None:
 
 # ---- 3. who the exec plugin is on AWS ----------------------------------------------------------------
 def _identity(walk: _Walk, state: dict[str, Any]) -> None:
-    import botocore.exceptions as bx
-    import botocore.session
-
     plugin: _Exec = state["exec"]
     profile = os.environ.get("AWS_PROFILE") or None  # the plugin's own, when it sets one
     region = plugin.arg("--region") or None
@@ -343,8 +343,6 @@ def arn_of_role(arn: str) -> str:
 
 
 def _fix_for(exc: Exception, profile: str | None) -> str:
-    import botocore.exceptions as bx
-
     login = f"aws sso login --profile {profile}" if profile else "aws sso login"
     if isinstance(exc, bx.NoCredentialsError):
         return (
@@ -412,8 +410,6 @@ def _skew(date: str | None) -> float | None:
 
 # ---- 5. the cluster on AWS ------------------------------------------------------------------------------
 def _cluster(walk: _Walk, state: dict[str, Any]) -> None:
-    import botocore.exceptions as bx
-
     plugin: _Exec = state["exec"]
     name = str(plugin.arg("--cluster-name") or plugin.cluster_id)
     eks = state["session"].create_client("eks", region_name=state["region"])
@@ -468,8 +464,6 @@ def _cluster(walk: _Walk, state: dict[str, Any]) -> None:
 
 # ---- 6. does the cluster know this identity ------------------------------------------------------------
 def _access(walk: _Walk, state: dict[str, Any]) -> None:
-    import botocore.exceptions as bx
-
     arn, name, mode = state["arn"], state["cluster_name"], state["mode"]
     create = (
         f"aws eks create-access-entry --cluster-name {name} --principal-arn {arn} && "

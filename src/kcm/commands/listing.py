@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kcm import eks, files, paths, reconcile, store
+from kcm import eks, files, paths, reconcile
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ContextRow:
 
 def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
     targets = paths.kubeconfig_paths(kubeconfig_path)
-    view = files.load(targets, [store.read_text(path) for path in targets])
+    view = files.read(targets)
     data = view.data
     result = []
     for entry in data["contexts"]:
@@ -60,10 +60,8 @@ def show(kubeconfig_path: str | None, output_format: str) -> int:
     import json
 
     from kcm import output
-    from kcm.errors import InputError
 
-    if output_format not in ("text", "json"):
-        raise InputError(f"--output {output_format!r}: choose text or json")
+    output.check_format(output_format)
     found = rows(kubeconfig_path)
     if output_format == "json":
         output.out(json.dumps(as_json(found), indent=2))
