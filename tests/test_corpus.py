@@ -18,9 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from ruamel.yaml.cyaml import CBaseLoader
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from kcm import kubeconfig
+from kcm.errors import InputError
 from kcm.kubeconfig import EditError, loads
+from kcm.yamltext import resolve_plain
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kubeconfigs"
 # Files kcm refuses to edit, with the reason it must give; every other file must be edited losslessly.
@@ -341,3 +345,44 @@ def test_remove_missing_entry_is_a_no_op() -> None:
     doc = loads(read(FIXTURES / "hand-commented.yaml"), "hand-commented.yaml")
     assert not doc.remove("contexts", "no-such-context")
     assert not doc.changed
+
+
+ALL_FILES = sorted(path for path in FIXTURES.iterdir() if path.is_file())
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.name)
+def test_both_builders_mean_the_same(path: Path) -> None:
+    """The quick builder (no anchors, tags or merge keys) and the full one give the same data."""
+    text = read(path).removeprefix("\ufeff")
+    root = CBaseLoader(text).get_single_node()
+    if root is None:  # comments only
+        return
+    full = kubeconfig._Builder(text, path.name).build(root)
+    if not any(mark in text for mark in kubeconfig._SLOW_MARKS):
+        assert kubeconfig._plain_build(root, kubeconfig._Builder(text, path.name).error) == full
+    assert loads(text, path.name).original == (full if isinstance(full, dict) else kubeconfig.new_config())
+
+
+# Every plain scalar YAML 1.1 may read as other than a string, and neighbours that it reads as one.
+PLAIN = (  # noqa: SIM905 (words read better than a list of quoted words)
+    "~ null Null NULL y Y yes Yes YES n N no NO true True TRUE false FALSE on On ON off Off OFF "
+    "0 7 -7 +7 010 0b101 0x1F 0o17 1_000 1:30 1.5 -1.5 .5 1e3 1.0e+3 .inf -.Inf .nan NaN "
+    "nope yesterday only offset tomorrow False0 x1 v1 arn:aws:eks 1.2.3 -- . 0.0.0.0 1x"
+).split()
+
+
+def test_quick_builder_resolves_plain_scalars_as_yaml_1_1() -> None:
+    text = "".join(f"k{index}: {word}\n" for index, word in enumerate(PLAIN)) + 'q: "true"\nempty:\n'
+    root = CBaseLoader(text).get_single_node()
+    quick = kubeconfig._plain_build(root, kubeconfig._Builder(text, "t").error)
+    assert repr(quick) == repr(kubeconfig._Builder(text, "t").build(root))  # repr: nan != nan
+    expected = [resolve_plain(word) for word in PLAIN]
+    assert repr([quick[f"k{index}"] for index in range(len(PLAIN))]) == repr(expected)
+    assert quick["q"] == "true" and quick["empty"] is None and quick["k4"] is True and quick["k9"] is False
+
+
+def test_quick_builder_keeps_the_errors() -> None:
+    with pytest.raises(InputError, match=r"t:2:1: duplicate key 'a'"):
+        loads("a: 1\na: 2\n", "t")
+    with pytest.raises(InputError, match=r"t:1:3: a mapping key must be a plain value"):
+        loads("? [a]\n: 1\n", "t")
