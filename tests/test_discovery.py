@@ -44,7 +44,7 @@ def test_kcm_sessions_load_ours(aws: Any) -> None:
 
 
 def test_the_loader_finds_any_service_and_names_unknown_ones_as_botocore_does(aws: Any) -> None:
-    session = discovery._botocore_session(None)
+    session = discovery.botocore_session(None)
     sso = session.create_client("sso", region_name="us-east-1")  # SSO profiles' credential provider
     assert sso.meta.service_model.service_name == "sso"
     with pytest.raises(bx.UnknownServiceError, match="Unknown service: 'no-such-service'"):

@@ -111,7 +111,8 @@ def profiles() -> list[AwsProfile]:
     return result
 
 
-def _botocore_session(profile: str | None) -> botocore.session.Session:
+def botocore_session(profile: str | None) -> botocore.session.Session:
+    """A botocore session on kcm's shared model loader: each model file is read once per run."""
     global _LOADER
     session = botocore.session.Session(profile=profile)
     with _LOCK:
@@ -216,7 +217,7 @@ class Reach:
         )
 
     def _open(self, profile: str | None) -> botocore.session.Session:
-        session = _botocore_session(profile)
+        session = botocore_session(profile)
         try:
             session.get_scoped_config()
         except bx.ProfileNotFound:
@@ -248,7 +249,7 @@ class Reach:
         with _LOCK:
             known = self._shared.eks.get(self._settings)
         if known is None:
-            opened = _botocore_session(self.profile)  # takes the lock itself
+            opened = botocore_session(self.profile)  # takes the lock itself
             lent = _Lent()
             opened.register_component("credential_provider", _LentProvider(lent))
             with _LOCK:

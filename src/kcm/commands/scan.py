@@ -123,9 +123,7 @@ def matching_profiles(patterns: tuple[str, ...], names: list[str]) -> list[str]:
 def _check_regions(regions: tuple[str, ...]) -> None:
     if not regions:
         return
-    import botocore.session
-
-    known = aws.eks_regions(botocore.session.Session())
+    known = aws.eks_regions(discovery.botocore_session(None))  # the models the scan reads anyway
     for region in regions:
         if known and region not in known:
             raise InputError(f"--region {region!r}: EKS has no such region")
