@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import VENV_BIN
 
 
@@ -61,3 +63,92 @@ def test_the_front_door_hands_what_it_does_not_know_to_the_full_parser(tmp_path:
     assert typo.returncode == 2 and "--kubeconfg" in typo.stderr  # typer's own message
     missing = run("use", "nope", "--kubeconfig", str(config))
     assert missing.returncode == 2 and missing.stderr == f"kcm: no context named 'nope' in {config}\n"
+
+
+def _typer_sync_options() -> dict[str, tuple[str, object]]:
+    """`kcm sync`'s options as the typer app declares them, in the door's terms."""
+    from typer.main import get_command
+
+    from kcm.cli import app
+
+    declared: dict[str, tuple[str, object]] = {}
+    command = get_command(app).commands["sync"]  # type: ignore[attr-defined]
+    for param in command.params:
+        key = "output" if param.name == "output_format" else param.name.replace("_", "-")
+        if param.is_flag:
+            declared.update({opt: (key, True) for opt in param.opts})
+            declared.update({opt: (key, False) for opt in param.secondary_opts})
+        else:
+            annotation = param.type_descriptor.annotation
+            kind = "list" if param.multiple else "int" if annotation is int else "value"
+            declared.update({opt: (key, kind) for opt in param.opts})
+    return declared
+
+
+def test_the_sync_door_knows_every_option_typer_declares() -> None:
+    from kcm.main import SYNC_OPTIONS
+
+    assert _typer_sync_options() == SYNC_OPTIONS
+
+
+SYNC_ARGVS = [
+    [],
+    ["--region", "us-east-1", "--region=eu-west-1", "--profile", "a*", "--dry-run"],
+    ["--all-accounts", "--prefer-role", "Admin*", "--prefer-role", "ReadOnly", "--each-role"],
+    ["--org-role", "OrganizationAccountAccessRole", "--concurrency", "8", "-o", "json", "--no-prune"],
+    ["--alias-template={cluster}", "--set-current", "x", "--kubeconfig", "/tmp/k", "--prune"],
+    ["--output=text", "--concurrency=0", "--profile", "--region"],  # a value may look like an option
+]
+
+
+@pytest.mark.parametrize("argv", SYNC_ARGVS, ids=" ".join)
+def test_the_sync_door_reads_options_as_typer_does(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kcm.cli import app
+    from kcm.commands import sync
+    from kcm.main import sync_flags
+
+    seen: list[tuple[dict[str, object], str]] = []
+    monkeypatch.setattr(sync, "report", lambda flags, output_format: seen.append((flags, output_format)) or 0)
+    done = CliRunner().invoke(app, ["sync", *argv])
+    assert done.exit_code == 0, done.output
+    door = sync_flags(argv)
+    assert door is not None
+    assert [(flags, output_format) for flags, output_format in seen] == [
+        ({key: value for key, value in door.items() if key != "output"}, door["output"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--regoin", "x"],  # a typo: typer says so
+        ["--concurrency", "eight"],
+        ["--concurrency", "²"],
+        ["--kubeconfig", "a", "--kubeconfig", "b"],
+        ["--dry-run", "--dry-run"],
+        ["--prune=yes"],
+        ["--region"],  # no value
+        ["extra"],
+        ["-ojson"],
+    ],
+    ids=" ".join,
+)
+def test_the_sync_door_leaves_anything_else_to_typer(argv: list[str]) -> None:
+    from kcm.main import sync_flags
+
+    assert sync_flags(argv) is None
+
+
+def test_sync_through_the_door_exits_as_through_typer(tmp_path: Path) -> None:
+    """A bad option value that only sync itself can judge: one line, exit 2, from either door."""
+    for argv in (["--concurrency", "0"], ["--concurrency", "0", "--debug-not-an-option"]):
+        done = run("sync", *argv, "--kubeconfig", str(tmp_path / "config"))
+        if len(argv) == 2:
+            assert done.returncode == 2
+            assert done.stderr == "kcm: --concurrency 0: must be at least 1\n"
+        else:
+            assert done.returncode == 2 and "No such option" in done.stderr
+    assert not (tmp_path / "config").exists()

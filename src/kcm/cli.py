@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from typing import Annotated, Any
@@ -113,24 +112,6 @@ def add(
             output.out(output.entry_yaml(entry) + "\n")
 
 
-def _progress() -> tuple[Any, Any]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None, contextlib.nullcontext()
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=True)
-    tasks: dict[str, Any] = {}
-
-    def advance(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total)
-        bar.update(tasks[phase], completed=done)
-
-    return advance, bar
-
-
 # The sync scope and naming options, shared by `kcm sync` and `kcm diff`.
 Profiles = Annotated[
     list[str] | None, typer.Option("--profile", help="AWS profile(s) to use; shell globs allowed.")
@@ -200,21 +181,10 @@ def sync(
 ) -> None:
     from kcm.commands import sync as command
 
-    output.check_format(output_format)
-    flags = _sync_flags(locals())
-    options = command.resolve({**flags, "kubeconfig": kubeconfig, "dry-run": dry_run})
-    advance, bar = _progress() if output_format == "text" else (None, contextlib.nullcontext())
-    with bar:
-        result = command.run(options, advance)
-    if output_format == "json":
-        output.out(json.dumps(command.as_json(result), indent=2))
-    else:
-        if dry_run:
-            for line in output.plan_lines(result.plan):
-                output.out(line)
-        output.sync_summary(result)
-    if result.failed:
-        raise typer.Exit(1)
+    flags = {**_sync_flags(locals()), "kubeconfig": kubeconfig, "dry-run": dry_run}
+    code = command.report(flags, output_format)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(help=COMMANDS["diff"])

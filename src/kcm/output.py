@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -209,3 +210,21 @@ def checks(found: list[Check]) -> None:
     for check in found:
         fix = f"  -> {check.fix}" if check.fix else ""
         out(f"{check.status:<4}  {check.check:<{width}}  {check.detail}{fix}")
+
+
+def progress() -> tuple[Any, Any]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, contextlib.nullcontext()
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def advance(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done)
+
+    return advance, bar

@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kcm import aws as aws_boundary
-from kcm import cache, eks
+from kcm import cache, eks, prefetch
 from kcm.cli import app
 from tests.conftest import VENV_BIN, Aws
 
@@ -104,6 +104,27 @@ def sync(config: Path, *args: str) -> tuple[int, str, str]:
     return kcm("sync", "--kubeconfig", str(config), *args)
 
 
+@pytest.fixture(params=["parsed here", "parsed early"])
+def parsing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Both ways a sync reads the file: parsed under the lock, or (a big file) by a forked child while
+    AWS is asked; "parsed early" makes every file big enough and checks the child's data was used."""
+    if request.param == "parsed here":
+        yield
+        return
+    monkeypatch.setattr(prefetch, "MIN_BYTES", 0)
+    used: list[bool] = []
+    data = prefetch.Prefetch.data
+
+    def spy(self: prefetch.Prefetch, text: str | None) -> dict[str, Any] | None:
+        found = data(self, text)
+        used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(prefetch.Prefetch, "data", spy)
+    yield
+    assert any(used), "no sync used the child's parse"
+
+
 # ---- what is written ---------------------------------------------------------------------------------
 def test_all_accounts_writes_every_cluster_as_update_kubeconfig_would(
     org: dict[str, dict[str, Any]], tmp_path: Path
@@ -179,6 +200,7 @@ def test_entries_match_the_aws_cli_for_the_same_profile(
     assert without_mark(by_name(mine, "users")[arn]["user"]) == by_name(cli, "users")[arn]["user"]
 
 
+@pytest.mark.usefixtures("parsing")
 def test_hand_written_file_keeps_every_line_and_a_second_run_changes_no_byte(
     org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -210,6 +232,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(org: dict[str, dict[str, Any
     assert not list(tmp_path.glob("config.lock"))
 
 
+@pytest.mark.usefixtures("parsing")
 def test_diff_previews_a_sync_and_exits_as_git_diff(
     aws: Aws, org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -240,6 +263,7 @@ def test_diff_previews_a_sync_and_exits_as_git_diff(
     assert kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config))[0] == 0
 
 
+@pytest.mark.usefixtures("parsing")
 def test_resync_updates_what_aws_changed_and_keeps_what_the_user_set(
     org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -268,6 +292,7 @@ def test_resync_updates_what_aws_changed_and_keeps_what_the_user_set(
     assert data["current-context"] == name
 
 
+@pytest.mark.usefixtures("parsing")
 def test_set_current(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     config = tmp_path / "config"
     code, _, err = sync(config, "--profile", "team-b", "--set-current", "batch.us-west-2.222222222222")
@@ -278,6 +303,7 @@ def test_set_current(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
 
 
 # ---- pruning -------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("parsing")
 def test_prune_removes_exactly_the_deleted_clusters_entries(
     aws: Aws, org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -312,6 +338,7 @@ def test_prune_only_where_this_run_looked(aws: Aws, org: dict[str, dict[str, Any
     assert "data.eu-west-1.333333333333" not in by_name(read(config), "contexts")
 
 
+@pytest.mark.usefixtures("parsing")
 def test_prune_unsets_a_pruned_current_context(
     aws: Aws, org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -601,6 +628,7 @@ def test_concurrency_must_be_positive(org: dict[str, dict[str, Any]], tmp_path: 
     assert not (tmp_path / "config").exists()
 
 
+@pytest.mark.usefixtures("parsing")
 def test_a_foreign_context_in_the_way_is_a_conflict(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text(HAND_WRITTEN)
@@ -627,6 +655,36 @@ def test_output_json_and_the_region_cache(org: dict[str, dict[str, Any]], tmp_pa
     second = json.loads(sync(config, "--profile", "team-c", "-o", "json")[1])
     assert "ec2:DescribeRegions" not in second["api_calls"], "regions come from the day-old cache"
     assert {c["status"] for c in second["contexts"]} == {"unchanged"} and second["written"] is False
+
+
+def test_the_kcm_command_syncs_a_big_file_through_its_front_door(
+    org: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The installed command, as users run it: kcm.main parses sync's options itself and starts the
+    file's parse in a child before botocore loads; the second run finds nothing to do."""
+    config = tmp_path / "config"
+    padding = "".join(f"# {n:06d} {'x' * 70}\n" for n in range(4000))
+    config.write_text(HAND_WRITTEN + padding)
+    assert config.stat().st_size >= prefetch.MIN_BYTES
+
+    def run() -> subprocess.CompletedProcess[str]:
+        argv = [str(VENV_BIN / "kcm"), "sync", "--all-accounts", "--kubeconfig", str(config), "-o", "json"]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert {c["status"] for c in json.loads(first.stdout)["contexts"]} == {"added"}
+    text, before = config.read_text(), config.stat()
+    assert text.endswith(padding) and "# Team kubeconfig" in text
+    second = run()
+    assert second.returncode == 0, second.stderr
+    result = json.loads(second.stdout)
+    assert {c["status"] for c in result["contexts"]} == {"unchanged"} and result["written"] is False
+    after = config.stat()
+    assert config.read_text() == text and (after.st_ino, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_mtime_ns,
+    )
 
 
 # ---- kubectl -------------------------------------------------------------------------------------------
@@ -714,6 +772,7 @@ def test_bad_output_format_is_bad_input(aws: Aws, tmp_path: Path) -> None:
     assert code == 2 and err == "kcm: --output 'yaml': choose text or json\n"
 
 
+@pytest.mark.usefixtures("parsing")
 def test_a_context_renamed_with_kcm_keeps_its_name_through_sync_and_prune(
     org: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:

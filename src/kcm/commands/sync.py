@@ -1,17 +1,20 @@
 """`kcm sync`: find every EKS cluster the user's AWS setup reaches, then write them all in one edit.
 
-AWS first (in a thread pool, no lock held), then lock -> load -> plan -> apply -> write once.
+AWS first (in a thread pool, no lock held; a big kubeconfig is parsed meanwhile by a forked child), then
+lock -> load -> plan -> apply -> write once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kcm import eks, kubeconfig, paths, reconcile, settings, store
+from kcm import eks, kubeconfig, paths, prefetch, reconcile, settings, store
 from kcm.commands.scan import Found, Scan, ScanOptions, scan
 from kcm.eks import Entries
 from kcm.errors import InputError
@@ -184,8 +187,13 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
     )
 
 
-def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
-    """Scan AWS, then plan and (unless --dry-run) write the first kubeconfig file, once."""
+def run(
+    options: SyncOptions,
+    progress: Callable[[str, int, int], None] | None = None,
+    early: prefetch.Prefetch | None = None,
+) -> SyncResult:
+    """Scan AWS, then plan and (unless --dry-run) write the first kubeconfig file, once. `early`: the
+    file's parse, if the caller started one (kcm.main does, before importing botocore)."""
     template = template_of(options)
     scope = options.scope
     if scope.concurrency < 1:
@@ -194,21 +202,35 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
         if not pattern:
             raise InputError("--profile '': an empty profile name")
     path = paths.kubeconfig_paths(options.kubeconfig)[0]
-    found = scan(replace(scope, need_account_names="{account_name}" in template), progress)
-    targets = wanted(found.found, template, scope.each_role)
-    with store.edit(path, write=not options.dry_run) as current:
-        doc = kubeconfig.loads(current.text or "", str(path))
-        planned = reconcile.plan(
-            doc.data,
-            [entries for _, entries in targets.values()],
-            prunable=_prunable(found) if options.prune else None,
-            set_current=options.set_current,
-        )
-        reconcile.apply(planned, doc)
-        text = doc.dump()
-        write = doc.changed and not options.dry_run
-        if write:
-            current.new_text = text
+    with contextlib.ExitStack() as stack:
+        if early is None or early.path != path:  # a big file is parsed on another core meanwhile
+            early = stack.enter_context(prefetch.prefetch(path))
+        found = scan(replace(scope, need_account_names="{account_name}" in template), progress)
+        targets = wanted(found.found, template, scope.each_role)
+
+        def plan_for(data: dict[str, Any]) -> reconcile.Plan:
+            return reconcile.plan(
+                data,
+                [entries for _, entries in targets.values()],
+                prunable=_prunable(found) if options.prune else None,
+                set_current=options.set_current,
+            )
+
+        with store.edit(path, write=not options.dry_run) as current:
+            data = early.data(current.text)
+            planned = plan_for(data) if data is not None else None
+            if data is not None and planned and not planned.changes and planned.current_context is None:
+                text = before = current.text or ""  # nothing to do: no document needed
+                write = False
+            else:
+                doc = kubeconfig.loads(current.text or "", str(path))
+                data = doc.original
+                planned = plan_for(doc.data)
+                reconcile.apply(planned, doc)
+                text, before = doc.dump(), doc.bom + doc.text
+                write = doc.changed and not options.dry_run
+                if write:
+                    current.new_text = text
     rows = []
     for name, (item, entries) in targets.items():
         name = planned.contexts.get(name, name)  # a context the user renamed keeps its name
@@ -220,7 +242,7 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
             "current-context pointed at a pruned context; it is now unset "
             "(`kubectl config use-context` sets one)"
         )
-    current_context = str(doc.original.get("current-context") or "")
+    current_context = str(data.get("current-context") or "")
     return SyncResult(
         path,
         write,
@@ -229,11 +251,31 @@ def run(options: SyncOptions, progress: Callable[[str, int, int], None] | None =
         pruned,
         found,
         planned,
-        doc.bom + doc.text,
+        before,
         text,
         current_context,
         warnings,
     )
+
+
+def report(flags: dict[str, Any], output_format: str, early: prefetch.Prefetch | None = None) -> int:
+    """The `kcm sync` command, for the typer app and `kcm.main`'s door alike: `flags` as `resolve`
+    takes them; prints the result; its exit status (1 when a scan or a name failed)."""
+    from kcm import output
+
+    output.check_format(output_format)
+    options = resolve(flags)
+    advance, bar = output.progress() if output_format == "text" else (None, contextlib.nullcontext())
+    with bar:
+        result = run(options, advance, early)
+    if output_format == "json":
+        output.out(json.dumps(as_json(result), indent=2))
+    else:
+        if options.dry_run:
+            for line in output.plan_lines(result.plan):
+                output.out(line)
+        output.sync_summary(result)
+    return 1 if result.failed else 0
 
 
 def as_json(result: SyncResult) -> dict[str, Any]:
