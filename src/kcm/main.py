@@ -2,8 +2,9 @@
 
 What people run dozens of times a day, `kcm list`, `kcm use CONTEXT`, `kcm --help` and `--version`, and
 what cron and CI run over and over, `kcm sync`, run from here without importing typer (with the pydantic
-it brings, a tenth of a second before any work). Anything else, and any form of those this door does not recognise exactly (`kcm list --help`, a
-misspelt option), goes to the typer app in cli.py, which parses and explains everything.
+it brings, a tenth of a second before any work). Anything else, and any form of those this door does
+not recognise exactly (`kcm list --help`, a misspelt option), goes to the typer app in cli.py, which
+parses and explains everything.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kcm import aws as aws_boundary
-from kcm import cache, eks, prefetch
+from kcm import cache, eks, prefetch, store
 from kcm.cli import app
 from tests.conftest import VENV_BIN, Aws
 
@@ -230,6 +232,50 @@ def test_dry_run_prints_the_plan_and_writes_nothing(org: dict[str, dict[str, Any
     assert out.count(" added\n") == 6 and "dry run" in out
     assert out.startswith("+ context ") and out.count("+ context ") == 6  # the plan, as kcm diff shows it
     assert not list(tmp_path.glob("config.lock"))
+
+
+@pytest.mark.usefixtures("parsing")
+def test_a_sync_with_nothing_to_do_takes_no_lock(
+    org: dict[str, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As kubectl's reads: it neither waits on a writer's lock nor holds one up; a change waits."""
+    config = tmp_path / "config"
+    config.write_text(HAND_WRITTEN)
+    assert sync(config, "--all-accounts")[0] == 0
+    text = config.read_text()
+    lock = tmp_path / "config.lock"
+    lock.write_text("")  # a writer (kubectl, another kcm) is at work
+    monkeypatch.setattr(store, "edit", functools.partial(store.edit, timeout=0.3))
+    code, out, err = sync(config, "--all-accounts")
+    assert code == 0 and "6 unchanged" in out and f"{config} unchanged" in out, err
+    code, out, err = sync(config, "--all-accounts", "--alias-template", "{cluster}-{account_id}-{region}")
+    assert code != 0 and "locked" in err, out
+    assert config.read_text() == text and lock.exists()
+
+
+@pytest.mark.usefixtures("parsing")
+def test_a_file_changed_before_the_lock_is_planned_again(
+    org: dict[str, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the read without the lock and the lock, another writer changed the file: what is
+    written is planned on what the lock found, so that writer's change is kept."""
+    config = tmp_path / "config"
+    config.write_text(HAND_WRITTEN)
+    edit = store.edit
+
+    @contextlib.contextmanager
+    def edit_after_a_writer(path: Path, **options: Any) -> Iterator[store.Edit]:
+        with config.open("a") as stream:
+            stream.write("# added by another writer\n")
+        with edit(path, **options) as current:
+            yield current
+
+    monkeypatch.setattr(store, "edit", edit_after_a_writer)
+    code, out, err = sync(config, "--all-accounts")
+    assert code == 0 and out.count(" added\n") == 6, err
+    text = config.read_text()
+    assert text.endswith("# added by another writer\n") and "# end" in text
+    assert len(read(config)["contexts"]) == 7
 
 
 @pytest.mark.usefixtures("parsing")

@@ -1,13 +1,15 @@
 """`kcm sync`: find every EKS cluster the user's AWS setup reaches, then write them all in one edit.
 
 AWS first (in a thread pool, no lock held; a big kubeconfig is parsed meanwhile by a forked child), then
-lock -> load -> plan -> apply -> write once.
+a plan on the file as read without the lock: nothing to do ends there; anything else is lock -> read ->
+plan -> apply -> write once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -216,16 +218,24 @@ def run(
                 set_current=options.set_current,
             )
 
-        with store.edit(path, write=not options.dry_run) as current:
-            data = early.data(current.text)
-            planned = plan_for(data) if data is not None else None
-            if data is not None and planned and not planned.changes and planned.current_context is None:
-                text = before = current.text or ""  # nothing to do: no document needed
-                write = False
-            else:
-                doc = kubeconfig.loads(current.text or "", str(path))
-                data = doc.original
-                planned = plan_for(doc.data)
+        # First plan on the file as it is now, read without the lock as kubectl reads: a sync that
+        # changes nothing ends there, and never waits on (or holds up) a writer. A change is planned
+        # again on the text read under the lock, and written from that.
+        seen = store.read_text(Path(os.path.realpath(path)))
+        data = early.data(seen)
+        doc = None
+        if data is None:
+            doc = kubeconfig.loads(seen or "", str(path))
+            data = doc.original
+        planned = plan_for(data)
+        text = before = seen or ""
+        write = False
+        if planned.changes or planned.current_context is not None:
+            with store.edit(path, write=not options.dry_run) as current:
+                if doc is None or current.text != seen:
+                    doc = kubeconfig.loads(current.text or "", str(path))
+                    data = doc.original
+                    planned = plan_for(data)
                 reconcile.apply(planned, doc)
                 text, before = doc.dump(), doc.bom + doc.text
                 write = doc.changed and not options.dry_run
