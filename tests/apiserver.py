@@ -2,8 +2,9 @@
 the EKS authenticator (aws-iam-authenticator) checks them, identities resolved on the embedded AWS.
 
 A token is `k8s-aws-v1.` + base64url(a presigned sts:GetCallerIdentity URL). The server checks the
-prefix, that the URL asks GetCallerIdentity, expires in at most 60 s, is still fresh, and signs the
-`x-k8s-aws-id` header naming this cluster; then calls the URL (moto picks the account from an
+prefix, that the URL asks GetCallerIdentity, expires in at most 60 s, was signed at most 15 minutes ago
+(the authenticator's window), and signs the `x-k8s-aws-id` header naming this cluster; then calls the
+URL (moto picks the account from an
 Authorization header, so the presigned credential scope is copied into one) and maps the caller's role
 ARN (assumed-role/NAME/session -> role/NAME) through `access`, the cluster's access entries.
 """
@@ -31,6 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 PREFIX = "k8s-aws-v1."
+# The authenticator takes a token up to 15 minutes after it was signed, whatever its X-Amz-Expires (at
+# most 60): kubectl reuses one until its expirationTimestamp, 14 minutes on.
+_WINDOW = datetime.timedelta(minutes=15)
 REVIEW = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
@@ -105,7 +109,7 @@ def caller(token: str, cluster: str) -> str | None:
         )
     except (KeyError, ValueError):
         return None
-    if expires > 60 or datetime.datetime.now(datetime.UTC) > signed_at + datetime.timedelta(seconds=expires):
+    if expires > 60 or datetime.datetime.now(datetime.UTC) > signed_at + _WINDOW:
         return None
     credential = query.get("X-Amz-Credential", "")
     request = urllib.request.Request(  # noqa: S310  # the embedded AWS

@@ -65,14 +65,14 @@ def test_the_front_door_hands_what_it_does_not_know_to_the_full_parser(tmp_path:
     assert missing.returncode == 2 and missing.stderr == f"kcm: no context named 'nope' in {config}\n"
 
 
-def _typer_sync_options() -> dict[str, tuple[str, object]]:
-    """`kcm sync`'s options as the typer app declares them, in the door's terms."""
+def _typer_options(name: str) -> dict[str, tuple[str, object]]:
+    """A command's options as the typer app declares them, in the door's terms."""
     from typer.main import get_command
 
     from kcm.cli import app
 
     declared: dict[str, tuple[str, object]] = {}
-    command = get_command(app).commands["sync"]  # type: ignore[attr-defined]
+    command = get_command(app).commands[name]  # type: ignore[attr-defined]
     for param in command.params:
         key = "output" if param.name == "output_format" else param.name.replace("_", "-")
         if param.is_flag:
@@ -85,10 +85,11 @@ def _typer_sync_options() -> dict[str, tuple[str, object]]:
     return declared
 
 
-def test_the_sync_door_knows_every_option_typer_declares() -> None:
-    from kcm.main import SYNC_OPTIONS
+def test_the_doors_know_every_option_typer_declares() -> None:
+    from kcm.main import SYNC_OPTIONS, TOKEN_OPTIONS
 
-    assert _typer_sync_options() == SYNC_OPTIONS
+    assert _typer_options("sync") == SYNC_OPTIONS
+    assert _typer_options("token") == TOKEN_OPTIONS
 
 
 SYNC_ARGVS = [
@@ -152,3 +153,37 @@ def test_sync_through_the_door_exits_as_through_typer(tmp_path: Path) -> None:
         else:
             assert done.returncode == 2 and "No such option" in done.stderr
     assert not (tmp_path / "config").exists()
+
+
+TOKEN_ARGVS = [
+    ["--cluster-name", "demo", "--region", "us-east-1"],
+    [
+        "--region=eu-west-1",
+        "--cluster-id",
+        "id-1",
+        "--role",
+        "arn:aws:iam::123456789012:role/r",
+        "--no-cache",
+    ],
+    ["--cluster-name", "demo", "--role-arn", "arn:aws:iam::123456789012:role/r", "--output", "json"],
+    ["--clear-cache"],
+]
+
+
+@pytest.mark.parametrize("argv", TOKEN_ARGVS, ids=" ".join)
+def test_the_token_door_reads_options_as_typer_does(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kcm import token
+    from kcm.cli import app
+    from kcm.main import TOKEN_OPTIONS, given_options
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(token, "command", lambda flags: seen.append(dict(flags)) or 0)
+    done = CliRunner().invoke(app, ["token", *argv])
+    assert done.exit_code == 0, done.output
+    door = given_options(argv, TOKEN_OPTIONS)
+    assert door is not None
+    assert [{key: value for key, value in flags.items() if value not in (None, False)} for flags in seen] == [
+        door
+    ]

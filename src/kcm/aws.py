@@ -7,6 +7,7 @@ start without either.
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
@@ -14,6 +15,7 @@ import botocore.exceptions as bx
 import botocore.session
 from botocore.config import Config
 
+from kcm import eks
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
 
@@ -226,3 +228,16 @@ def list_clusters(*, profile: str | None, region: str | None) -> tuple[str, list
     except (bx.BotoCoreError, bx.ClientError) as exc:
         raise explain(exc, "cannot list EKS clusters", profile, region_of(sess)) from None
     return region_of(sess) or "", sorted(names)
+
+
+def mint_token(session: Any, keys: dict[str, str], cluster_id: str, region: str | None) -> str:
+    """A token as `aws eks get-token` makes it: a GetCallerIdentity URL presigned for 60 s that signs
+    the `x-k8s-aws-id` header naming the cluster."""
+    sts = session.create_client("sts", region_name=region, **keys)
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-k8s-aws-id"] = cluster_id
+
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_header)
+    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+    return eks.TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")

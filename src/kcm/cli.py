@@ -81,6 +81,7 @@ def add(
     proxy_url: Annotated[str | None, typer.Option(help="Proxy for the cluster's API.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the merged file; write nothing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print the entries.")] = False,
+    token_helper: TokenHelper = None,
 ) -> None:
     from kcm.commands import add as command
 
@@ -97,6 +98,7 @@ def add(
         kubeconfig=kubeconfig,
         proxy_url=proxy_url,
         dry_run=dry_run,
+        exec_plugin=token_helper or "aws",
     )
     result = command.run(options, choose=_choose, warn=output.warn)
     if dry_run:
@@ -142,6 +144,10 @@ Prune = Annotated[
 SetCurrent = Annotated[str | None, typer.Option(help="Make this context the current one.")]
 Concurrency = Annotated[int | None, typer.Option(help="AWS calls in flight at once (default 16).")]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
+TokenHelper = Annotated[
+    str | None,
+    typer.Option(help="What the user entries run for a token: aws (aws eks get-token, the default) or kcm."),
+]
 OutputFormat = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
 OnConflict = Annotated[
     str, typer.Option(help="Same name, different content: fail, keep (ours), theirs, or rename (theirs).")
@@ -152,7 +158,7 @@ Raw = Annotated[bool, typer.Option("--raw", help="Show secrets and certificate d
 
 _SCOPE = (  # sync's scope and naming options, as both `kcm sync` and `kcm diff` declare them
     "profile", "all_accounts", "prefer_role", "each_role", "org_role", "region",
-    "alias_template", "prune", "set_current", "concurrency",
+    "alias_template", "prune", "set_current", "concurrency", "token_helper",
 )  # fmt: skip
 _LISTS = ("profile", "prefer_role", "region")
 
@@ -175,6 +181,7 @@ def sync(
     prune: Prune = None,
     set_current: SetCurrent = None,
     concurrency: Concurrency = None,
+    token_helper: TokenHelper = None,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
@@ -200,6 +207,7 @@ def diff(
     prune: Prune = None,
     set_current: SetCurrent = None,
     concurrency: Concurrency = None,
+    token_helper: TokenHelper = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",
     flatten: Flatten = False,
@@ -347,6 +355,7 @@ def exec_(
     namespace: JobNamespace = None,
     context: JobContext = None,
     kubeconfig: Kubeconfig = None,
+    token_helper: TokenHelper = None,
 ) -> None:
     from kcm.commands import ci
 
@@ -360,6 +369,7 @@ def exec_(
         namespace=namespace,
         context=context,
         kubeconfig=kubeconfig,
+        exec_plugin=token_helper,
     )
     raise typer.Exit(ci.run(options, command))
 
@@ -375,6 +385,7 @@ def env(
     namespace: JobNamespace = None,
     context: JobContext = None,
     kubeconfig: Kubeconfig = None,
+    token_helper: TokenHelper = None,
     shell_format: Annotated[
         str, typer.Option("--format", help="sh (for eval) or github ($GITHUB_ENV).")
     ] = "sh",
@@ -402,6 +413,7 @@ def env(
         namespace=namespace,
         context=context,
         kubeconfig=kubeconfig,
+        exec_plugin=token_helper,
     )
     path = ci.env(options, shell_owned=shell_format == "sh")
     output.out(
@@ -437,6 +449,36 @@ def list_(
     from kcm.commands import listing
 
     listing.show(kubeconfig, output_format)
+
+
+@app.command(help=COMMANDS["token"])
+def token(
+    cluster_name: Annotated[str | None, typer.Option(help="The cluster the token is for.")] = None,
+    cluster_id: Annotated[
+        str | None, typer.Option(help="The cluster's id (Outposts local clusters).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="The cluster's region (STS signs there).")] = None,
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", "--role", help="Assume this role and sign as it.")
+    ] = None,
+    output_format: Annotated[str | None, typer.Option("--output", help="json, the only format.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Make a new token; keep none.")] = False,
+    clear_cache: Annotated[bool, typer.Option("--clear-cache", help="Remove every cached token.")] = False,
+) -> None:
+    from kcm import token as command
+
+    flags = {
+        "cluster-name": cluster_name,
+        "cluster-id": cluster_id,
+        "region": region,
+        "role-arn": role_arn,
+        "output": output_format,
+        "no-cache": no_cache,
+        "clear-cache": clear_cache,
+    }
+    code = command.command(flags)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(help=COMMANDS["undo"])

@@ -9,10 +9,12 @@ from typing import Any
 from kcm.errors import InputError
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"  # v1alpha1 breaks kubectl >= 1.24
+TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105  # an EKS token's prefix, not a secret
 _CLUSTER_ARN = re.compile(
     r"^arn:aws[a-z-]*:eks:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>.+)$"
 )
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+TOKEN_HELPERS = ("aws", "kcm")  # what the user entry's exec runs: `aws eks get-token`, or `kcm token`
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ def cluster_arn(value: str) -> tuple[str, str, str] | None:
     return (found["region"], found["account"], found["name"]) if found else None
 
 
+def check_exec_plugin(value: str) -> str:
+    if value not in TOKEN_HELPERS:
+        raise InputError(f"--token-helper {value!r}: choose aws (aws eks get-token) or kcm (kcm token)")
+    return value
+
+
 def check_role_arn(value: str, flag: str) -> str:
     """An IAM role ARN, or a one-line error naming the flag."""
     if not _ROLE_ARN.match(value):
@@ -70,8 +78,10 @@ def entries(
     proxy_url: str | None = None,
     alias: str | None = None,
     user_alias: str | None = None,
+    exec_plugin: str = "aws",
 ) -> Entries:
-    """The entries for `cluster`, shaped and ordered exactly as the AWS CLI writes them."""
+    """The entries for `cluster`, shaped and ordered exactly as the AWS CLI writes them; with
+    `exec_plugin="kcm"`, the user's exec runs `kcm token` (same arguments, cached) instead."""
     body: dict[str, Any] = {
         "certificate-authority-data": cluster.certificate_authority,
         "server": cluster.endpoint,
@@ -82,10 +92,15 @@ def entries(
         identify = ["--cluster-id", cluster.id or ""]
     else:  # the AWS CLI passes on the name as the user typed it
         identify = ["--cluster-name", requested_name or cluster.name]
-    args = ["--region", cluster.region, "eks", "get-token", *identify, "--output", "json"]
-    if role_arn is not None:
-        args += ["--role", role_arn]
-    exec_: dict[str, Any] = {"apiVersion": EXEC_API_VERSION, "args": args, "command": "aws"}
+    if exec_plugin == "kcm":
+        args = ["token", "--region", cluster.region, *identify]
+        if role_arn is not None:
+            args += ["--role-arn", role_arn]
+    else:
+        args = ["--region", cluster.region, "eks", "get-token", *identify, "--output", "json"]
+        if role_arn is not None:
+            args += ["--role", role_arn]
+    exec_: dict[str, Any] = {"apiVersion": EXEC_API_VERSION, "args": args, "command": exec_plugin}
     if profile:
         exec_["env"] = [{"name": "AWS_PROFILE", "value": profile}]
     user_name = user_alias or cluster.arn

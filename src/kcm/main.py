@@ -29,6 +29,7 @@ COMMANDS = {
     "env": "Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it.",
     "doctor": "Walk the layers between you and the cluster, and name the broken one with its fix.",
     "list": "List contexts with cluster, user, namespace, AWS account and region; * marks the current one.",
+    "token": "kubectl's exec plugin: an EKS token as `aws eks get-token` makes it, cached until near expiry.",
     "undo": "Put the kubeconfig back as it was before kcm's last change to it.",
 }
 SUMMARY = "kcm: kubeconfig manager and merger for Amazon EKS."
@@ -65,6 +66,8 @@ def fast(argv: list[str]) -> int | None:
     command, rest = argv[0], argv[1:]
     if command == "sync":
         return _sync(rest)
+    if command == "token":
+        return _token(rest)
     if command not in ("list", "use"):
         return None
     options = _options(rest, {"--kubeconfig", "--output", "-o"})
@@ -105,6 +108,7 @@ SYNC_OPTIONS = {
     "--output": ("output", "value"),
     "-o": ("output", "value"),
     "--concurrency": ("concurrency", "int"),
+    "--token-helper": ("token-helper", "value"),
     "--all-accounts": ("all-accounts", True),
     "--each-role": ("each-role", True),
     "--prune": ("prune", True),
@@ -117,14 +121,23 @@ _SYNC_UNSET = {"profile": (), "prefer-role": (), "region": (), "dry-run": False,
 def sync_flags(args: list[str]) -> dict[str, object] | None:
     """`kcm sync ARGS` as the flags `commands.sync.report` takes (plus "output"), or None when the
     typer app must parse them."""
+    flags = given_options(args, SYNC_OPTIONS)
+    if flags is None:
+        return None
+    return {**dict.fromkeys(SYNC_KEYS), **_SYNC_UNSET, **flags}
+
+
+def given_options(args: list[str], spec: dict[str, tuple[str, object]]) -> dict[str, object] | None:
+    """The options of `spec` found in `args`, by key; None for anything else: a word `spec` does not
+    name, a flag with a value, a one-value option given twice, a value missing or not an integer."""
     flags: dict[str, object] = {}
     words = iter(args)
     for word in words:
         name, equals, value = word.partition("=")
-        spec = SYNC_OPTIONS.get(name)
-        if spec is None:
+        found = spec.get(name)
+        if found is None:
             return None
-        key, kind = spec
+        key, kind = found
         if isinstance(kind, bool):
             if equals or key in flags:
                 return None
@@ -147,7 +160,7 @@ def sync_flags(args: list[str]) -> dict[str, object] | None:
             flags[key] = int(value)
         else:
             flags[key] = value
-    return {**dict.fromkeys(SYNC_KEYS), **_SYNC_UNSET, **flags}
+    return flags
 
 
 SYNC_KEYS = sorted({key for key, _ in SYNC_OPTIONS.values()})
@@ -175,6 +188,34 @@ def _sync(args: list[str]) -> int | None:
     except KeyboardInterrupt:  # as the typer app (click) ends on Ctrl-C
         print("\nAborted!", file=sys.stderr)
         return 1
+
+
+# `kcm token`'s options (held to the typer app's by tests/test_cli.py, as sync's): `aws eks get-token`'s.
+TOKEN_OPTIONS = {
+    "--cluster-name": ("cluster-name", "value"),
+    "--cluster-id": ("cluster-id", "value"),
+    "--region": ("region", "value"),
+    "--role-arn": ("role-arn", "value"),
+    "--role": ("role-arn", "value"),  # as `aws eks update-kubeconfig` writes it for get-token
+    "--output": ("output", "value"),
+    "--no-cache": ("no-cache", True),
+    "--clear-cache": ("clear-cache", True),
+}
+
+
+def _token(args: list[str]) -> int | None:
+    """`kcm token`, kubectl's exec plugin: a cached token costs the interpreter's start and a file read."""
+    flags = given_options(args, TOKEN_OPTIONS)
+    if flags is None:
+        return None
+    from kcm import token
+    from kcm.errors import KcmError
+
+    try:
+        return token.command(flags)
+    except KcmError as exc:
+        sys.stderr.write(f"kcm: {exc}\n")
+        return exc.exit_code
 
 
 def _options(args: list[str], known: set[str]) -> tuple[dict[str, str], list[str]] | None:

@@ -23,6 +23,7 @@ KNOWN: dict[str, dict[str, type]] = {
         "prune": bool,
         "concurrency": int,
         "kubeconfig": str,
+        "token-helper": str,
     },
 }
 _TYPE_NAMES = {list: "a list of strings", bool: "true or false", str: "a string", int: "a whole number"}

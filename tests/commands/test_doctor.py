@@ -85,6 +85,23 @@ def edit(config: Path, change: Any) -> None:
     config.chmod(0o600)
 
 
+@pytest.mark.parametrize("role", [None, ROLE_ARN], ids=["profile", "role"])
+def test_a_kcm_token_entry_is_walked_like_aws_get_token(
+    demo: dict[str, Any], tmp_path: Path, role: str | None
+) -> None:
+    config = added(
+        tmp_path, "--profile", "dev", "--token-helper", "kcm", *(["--role-arn", role] if role else [])
+    )
+    _, checks = doctor(config)
+    found = statuses(checks)
+    assert [found[name] for name in ("kubeconfig", "exec plugin", "identity", "token", "cluster")] == [
+        "ok"
+    ] * 5
+    assert "(kcm token" in checks["exec plugin"][0]["detail"]
+    expected = "assumed-role/deployer" if role else USER_ARN
+    assert expected in checks["identity"][0]["detail"]
+
+
 def test_a_healthy_context_passes_identity_token_and_cluster(demo: dict[str, Any], tmp_path: Path) -> None:
     config = added(tmp_path, "--profile", "dev")
     code, checks = doctor(config)

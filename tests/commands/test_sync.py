@@ -842,3 +842,26 @@ def test_a_context_renamed_with_kcm_keeps_its_name_through_sync_and_prune(
         "prod-web",
         "web@eu-west-1",
     ]
+
+
+def test_token_helper_kcm_writes_users_that_run_kcm_token(
+    org: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    code, out, err = sync(config, "--profile", "team-c", "--token-helper", "kcm")
+    assert code == 0, err
+    users = by_name(read(config), "users")
+    for arn in (
+        "arn:aws:eks:eu-west-1:333333333333:cluster/data",
+        "arn:aws:eks:ap-southeast-2:333333333333:cluster/edge",
+    ):
+        exec_ = users[arn]["user"]["exec"]
+        region, name = arn.split(":")[3], arn.rsplit("/", 1)[1]
+        assert exec_["command"] == "kcm"
+        assert exec_["args"] == ["token", "--region", region, "--cluster-name", name]
+        assert exec_["env"] == [{"name": "AWS_PROFILE", "value": "team-c"}]
+    code, out, _ = sync(config, "--profile", "team-c")  # the default helper again: aws eks get-token
+    assert code == 0 and "2 updated" in out
+    assert {u["user"]["exec"]["command"] for u in read(config)["users"]} == {"aws"}
+    code, _, err = sync(config, "--profile", "team-c", "--token-helper", "kubectl")
+    assert code == 2 and "--token-helper 'kubectl': choose aws" in err

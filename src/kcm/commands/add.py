@@ -24,6 +24,7 @@ class AddOptions:
     kubeconfig: str | None = None
     proxy_url: str | None = None
     dry_run: bool = False
+    exec_plugin: str = "aws"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def entries(options: AddOptions, choose: Chooser | None = None) -> tuple[EksClus
     ):
         if value is not None:
             eks.check_role_arn(value, flag)
+    eks.check_exec_plugin(options.exec_plugin)
     profile = aws.effective_profile(options.profile)
     requested, cluster = _describe(options, choose)
     return cluster, eks.entries(
@@ -94,6 +96,7 @@ def entries(options: AddOptions, choose: Chooser | None = None) -> tuple[EksClus
         proxy_url=options.proxy_url,
         alias=options.alias,
         user_alias=options.user_alias,
+        exec_plugin=options.exec_plugin,
     )
 
 

@@ -41,6 +41,7 @@ class JobOptions:
     namespace: str | None = None
     context: str | None = None  # taken from the user's kubeconfig instead (read-only)
     kubeconfig: str | None = None  # where --context is read
+    exec_plugin: str | None = None  # aws (the default) or kcm
 
 
 def text(options: JobOptions) -> str:
@@ -69,6 +70,7 @@ def text(options: JobOptions) -> str:
             role_arn=options.role_arn,
             assume_role_arn=options.assume_role_arn,
             alias=options.alias,
+            exec_plugin=options.exec_plugin or "aws",
         )
     )
     context = (
@@ -88,6 +90,7 @@ def _cluster_flags(options: JobOptions) -> dict[str, str | None]:
         "--profile": options.profile,
         "--role-arn": options.role_arn,
         "--assume-role-arn": options.assume_role_arn,
+        "--token-helper": options.exec_plugin,
         "--alias": options.alias,
     }
 

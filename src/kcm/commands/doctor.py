@@ -28,10 +28,9 @@ from typing import Any, NoReturn
 import botocore.exceptions as bx
 import botocore.session
 
-from kcm import aws, files, paths  # botocore (through aws): doctor only
+from kcm import aws, eks, files, paths  # botocore (through aws): doctor only
 from kcm.errors import KcmError
 
-TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105  # the format's prefix, not a secret
 OLD_EXEC = "client.authentication.k8s.io/v1alpha1"
 REVIEW_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 _AWS_VERSION = re.compile(r"aws-cli/(\d+)\.(\d+)\.(\d+)")
@@ -215,10 +214,19 @@ def _plugin(walk: _Walk, state: dict[str, Any]) -> None:
         walk.fail(
             "exec plugin",
             f"'{found.command}' is not on PATH",
-            "install the AWS CLI v2 (it provides `aws eks get-token`)",
+            "put kcm on kubectl's PATH, or re-add the cluster with `--token-helper aws`"
+            if Path(found.command).name == "kcm"
+            else "install the AWS CLI v2 (it provides `aws eks get-token`)",
         )
     if found.api_version == OLD_EXEC:
         walk.fail("exec plugin", f"apiVersion {OLD_EXEC}: kubectl 1.24 and later refuse it", readd)
+    kcm_token = Path(found.command).name == "kcm" and found.args[:1] == ["token"]
+    if kcm_token:
+        walk.ok(
+            "exec plugin", f"{program} (kcm token: aws eks get-token's token, cached), {found.api_version}"
+        )
+        if found.cluster_id is None:
+            walk.fail("exec plugin", "the args do not run `kcm token --cluster-name NAME`", readd)
     if Path(found.command).name == "aws":
         version = _aws_version(str(program))
         if version is None:
@@ -247,9 +255,9 @@ def _plugin(walk: _Walk, state: dict[str, Any]) -> None:
                 "no --region in the args: `aws eks get-token` says 'You must specify a region'",
                 readd,
             )
-    else:
+    elif not kcm_token:
         walk.ok("exec plugin", f"{program}, {found.api_version}")
-        raise _Stop  # not the AWS CLI: the AWS layers below do not apply
+        raise _Stop  # neither the AWS CLI nor kcm token: the AWS layers below do not apply
 
 
 def _aws_version(program: str) -> tuple[int, int, int] | None:
@@ -298,7 +306,7 @@ def _identity(walk: _Walk, state: dict[str, Any]) -> None:
         "aws_secret_access_key": credentials.secret_key,
         "aws_session_token": credentials.token,
     }
-    role = plugin.arg("--role")
+    role = plugin.arg("--role") or plugin.arg("--role-arn")  # aws eks get-token's, kcm token's
     if role:
         try:
             assumed = aws.assume_role(sts, role, session_name="kcm-doctor", profile=profile, region=region)
@@ -359,23 +367,10 @@ def _fix_for(exc: Exception, profile: str | None) -> str:
 
 
 # ---- 4. the token -------------------------------------------------------------------------------------
-def mint(session: Any, keys: dict[str, str], cluster_id: str, region: str | None) -> str:
-    """A token as `aws eks get-token` makes it: a GetCallerIdentity URL presigned for 60 s that signs
-    the `x-k8s-aws-id` header naming the cluster."""
-    sts = session.create_client("sts", region_name=region, **keys)
-
-    def add_header(request: Any, **_: Any) -> None:
-        request.headers["x-k8s-aws-id"] = cluster_id
-
-    sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_header)
-    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
-
-
 def _token(walk: _Walk, state: dict[str, Any]) -> None:
     plugin: _Exec = state["exec"]
-    token = mint(state["session"], state["keys"], str(plugin.cluster_id), state["region"])
-    encoded = token[len(TOKEN_PREFIX) :]
+    token = aws.mint_token(state["session"], state["keys"], str(plugin.cluster_id), state["region"])
+    encoded = token[len(eks.TOKEN_PREFIX) :]
     url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     if "x-k8s-aws-id" not in url or "Action=GetCallerIdentity" not in url:
         walk.fail("token", "the token does not carry a signed x-k8s-aws-id header", "upgrade botocore")

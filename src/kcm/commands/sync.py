@@ -34,6 +34,7 @@ class SyncOptions:
     set_current: str | None = None
     kubeconfig: str | None = None
     dry_run: bool = False
+    exec_plugin: str = "aws"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ def context_name(template: str, found: Found) -> str:
     )
 
 
-def wanted(found: list[Found], template: str, each_role: bool) -> dict[str, tuple[Found, Entries]]:
+def wanted(
+    found: list[Found], template: str, each_role: bool, exec_plugin: str = "aws"
+) -> dict[str, tuple[Found, Entries]]:
     """The marked entries for every cluster, by context name; two clusters on one name is an error."""
     by_name: dict[str, list[Found]] = {}
     for item in found:
@@ -123,6 +126,7 @@ def wanted(found: list[Found], template: str, each_role: bool) -> dict[str, tupl
             role_arn=item.role_arn,
             alias=name,
             user_alias=f"{item.cluster.arn}@{item.role}" if each_role else None,
+            exec_plugin=exec_plugin,
         )
         result[name] = (
             item,
@@ -186,6 +190,7 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
         set_current=flags.get("set-current"),
         kubeconfig=pick("kubeconfig", None),
         dry_run=bool(flags.get("dry-run")),
+        exec_plugin=pick("token-helper", "aws"),
     )
 
 
@@ -203,12 +208,13 @@ def run(
     for pattern in scope.profiles:
         if not pattern:
             raise InputError("--profile '': an empty profile name")
+    eks.check_exec_plugin(options.exec_plugin)
     path = paths.kubeconfig_paths(options.kubeconfig)[0]
     with contextlib.ExitStack() as stack:
         if early is None or early.path != path:  # a big file is parsed on another core meanwhile
             early = stack.enter_context(prefetch.prefetch(path))
         found = scan(replace(scope, need_account_names="{account_name}" in template), progress)
-        targets = wanted(found.found, template, scope.each_role)
+        targets = wanted(found.found, template, scope.each_role, options.exec_plugin)
 
         def plan_for(data: dict[str, Any]) -> reconcile.Plan:
             return reconcile.plan(
