@@ -1,13 +1,14 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Five parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`,
-`... sync` or `... org` (no argument: all, which is what `make bench` does); a part not run keeps its
-section of results.md as it was.
+Six parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`,
+`... sync`, `... org` or `... token` (no argument: all, which is what `make bench` does); a part not run
+keeps its section of results.md as it was.
 - startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
 - bigfile: add, use, rm and a no-op sync on 1,000 and 5,000 clusters vs kubectl (bigfile_bench.py).
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
 - org: 2,000 clusters in 200 accounts x 4 regions, `--concurrency` swept 1..64 (org_bench.py).
+- token: `kcm token`, warm and cold, vs `aws eks get-token` (token_bench.py).
 
 Every number in results.md is measured here: wall clock of the whole process, each run on a fresh copy of
 the same generated kubeconfig, against moto_server (the embedded AWS). HOME, XDG dirs, the AWS config files
@@ -39,6 +40,7 @@ import bigfile_bench  # noqa: E402 (found through the sys.path entries above)
 import org_bench  # noqa: E402
 import startup_bench  # noqa: E402
 import sync_bench  # noqa: E402
+import token_bench  # noqa: E402
 from common import (  # noqa: E402
     BenchError,
     clean_env,
@@ -307,12 +309,20 @@ def bench_org(work: Path) -> str:
     return org_bench.run(work / "org", executable("aws", BIN), executable("kcm", BIN))
 
 
+def bench_token(work: Path) -> str:
+    """The `token` part (token_bench.py): its markdown section."""
+    folder = work / "token"
+    folder.mkdir()
+    return token_bench.run(folder, executable("aws", BIN), executable("kcm", BIN))
+
+
 PARTS: dict[str, Callable[[Path], str]] = {
     "startup": bench_startup,
     "add": bench_add,
     "bigfile": bench_bigfile,
     "sync": bench_sync,
     "org": bench_org,
+    "token": bench_token,
 }
 _MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
 _MARK_RE = re.compile(r"^<!-- part: (\w+) .*-->$", re.MULTILINE)
