@@ -99,6 +99,15 @@ SYNC_ARGVS = [
     ["--org-role", "OrganizationAccountAccessRole", "--concurrency", "8", "-o", "json", "--no-prune"],
     ["--alias-template={cluster}", "--set-current", "x", "--kubeconfig", "/tmp/k", "--prune"],
     ["--output=text", "--concurrency=0", "--profile", "--region"],  # a value may look like an option
+    [
+        "--sso-session",
+        "corp",
+        "--sso-session=lab",
+        "--no-write-profiles",
+        "--profile-template",
+        "{role}-{account_id}",
+    ],
+    ["--write-profiles", "--token-helper", "kcm"],
 ]
 
 

@@ -143,6 +143,21 @@ Prune = Annotated[
 ]
 SetCurrent = Annotated[str | None, typer.Option(help="Make this context the current one.")]
 Concurrency = Annotated[int | None, typer.Option(help="AWS calls in flight at once (default 16).")]
+SsoSessions = Annotated[
+    list[str] | None,
+    typer.Option("--sso-session", help="IAM Identity Center sessions: every account and role they reach."),
+]
+WriteProfiles = Annotated[
+    bool | None,
+    typer.Option(
+        "--write-profiles/--no-write-profiles",
+        help="Add a profile to the AWS config (kcm's block) for each SSO account and role that has none.",
+    ),
+]
+ProfileTemplate = Annotated[
+    str | None,
+    typer.Option(help="Names of the profiles kcm adds: {session} {account_id} {account_name} {role}."),
+]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
 TokenHelper = Annotated[
     str | None,
@@ -159,8 +174,9 @@ Raw = Annotated[bool, typer.Option("--raw", help="Show secrets and certificate d
 _SCOPE = (  # sync's scope and naming options, as both `kcm sync` and `kcm diff` declare them
     "profile", "all_accounts", "prefer_role", "each_role", "org_role", "region",
     "alias_template", "prune", "set_current", "concurrency", "token_helper",
+    "sso_session", "write_profiles", "profile_template",
 )  # fmt: skip
-_LISTS = ("profile", "prefer_role", "region")
+_LISTS = ("profile", "prefer_role", "region", "sso_session")
 
 
 def _sync_flags(given: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +197,9 @@ def sync(
     prune: Prune = None,
     set_current: SetCurrent = None,
     concurrency: Concurrency = None,
+    sso_session: SsoSessions = None,
+    write_profiles: WriteProfiles = None,
+    profile_template: ProfileTemplate = None,
     token_helper: TokenHelper = None,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
@@ -207,6 +226,9 @@ def diff(
     prune: Prune = None,
     set_current: SetCurrent = None,
     concurrency: Concurrency = None,
+    sso_session: SsoSessions = None,
+    write_profiles: WriteProfiles = None,
+    profile_template: ProfileTemplate = None,
     token_helper: TokenHelper = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",

@@ -187,6 +187,11 @@ class Shared:
         default_factory=dict
     )
 
+    def count(self, model: Any, **_: Any) -> None:
+        """A botocore before-call handler: one more call of that operation."""
+        with _LOCK:
+            self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
 
 class Reach:
     """One way into one account: a profile, or a role assumed from one, and what kubeconfig entries
@@ -206,6 +211,9 @@ class Reach:
         self.profile = profile  # written as AWS_PROFILE
         self.role_arn = role_arn  # written as --role
         self._credentials = credentials
+        # The profile whose settings (not credentials) the clients take: an SSO reach writes a profile
+        # that may not exist yet, and acts with role credentials through its base's settings.
+        self._settings_profile: str | None = base._settings_profile if base else profile
         self._session: botocore.session.Session = base._session if base else self._open(profile)
         self._clients: dict[tuple[str, str], Any] = {}
         self._shared: Shared = base._shared if base else (shared or Shared())
@@ -249,7 +257,7 @@ class Reach:
         with _LOCK:
             known = self._shared.eks.get(self._settings)
         if known is None:
-            opened = botocore_session(self.profile)  # takes the lock itself
+            opened = botocore_session(self._settings_profile)  # takes the lock itself
             lent = _Lent()
             opened.register_component("credential_provider", _LentProvider(lent))
             with _LOCK:
@@ -277,8 +285,7 @@ class Reach:
 
     def _count(self, model: Any, **_: Any) -> None:
         """API calls made (retries not included): the benchmark compares them with the minimum."""
-        with _LOCK:
-            self._shared.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+        self._shared.count(model)
 
     def fail(self, exc: Exception, action: str, region: str | None = None) -> AwsError:
         error = aws.explain(exc, action, self.profile, region)

@@ -109,13 +109,24 @@ SYNC_OPTIONS = {
     "-o": ("output", "value"),
     "--concurrency": ("concurrency", "int"),
     "--token-helper": ("token-helper", "value"),
+    "--sso-session": ("sso-session", "list"),
+    "--profile-template": ("profile-template", "value"),
+    "--write-profiles": ("write-profiles", True),
+    "--no-write-profiles": ("write-profiles", False),
     "--all-accounts": ("all-accounts", True),
     "--each-role": ("each-role", True),
     "--prune": ("prune", True),
     "--no-prune": ("prune", False),
     "--dry-run": ("dry-run", True),
 }
-_SYNC_UNSET = {"profile": (), "prefer-role": (), "region": (), "dry-run": False, "output": "text"}
+_SYNC_UNSET = {
+    "profile": (),
+    "prefer-role": (),
+    "region": (),
+    "sso-session": (),
+    "dry-run": False,
+    "output": "text",
+}
 
 
 def sync_flags(args: list[str]) -> dict[str, object] | None:

@@ -102,6 +102,13 @@ def sync_summary(result: SyncResult) -> None:
         + ", ".join(f"{count} {status}" for status, count in counts.items())
         + f", {len(result.pruned)} pruned, {failed} failed"
     )
+    if result.scan.new_profiles:
+        from kcm import sso
+
+        names = ", ".join(profile.name for profile in result.scan.new_profiles)
+        added = _count(len(result.scan.new_profiles), "profile")
+        verb = "would add" if result.dry_run else "added"
+        out(f"{verb} {added} to {sso.config_path()} (kcm's block): {names}")
     if result.dry_run:
         verdict = f"dry run: {result.path} not written"
     elif result.written:

@@ -24,6 +24,9 @@ KNOWN: dict[str, dict[str, type]] = {
         "concurrency": int,
         "kubeconfig": str,
         "token-helper": str,
+        "sso-session": list,
+        "write-profiles": bool,
+        "profile-template": str,
     },
 }
 _TYPE_NAMES = {list: "a list of strings", bool: "true or false", str: "a string", int: "a whole number"}

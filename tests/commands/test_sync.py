@@ -597,8 +597,9 @@ def test_one_failing_profile_never_stops_the_others(
     denying_sts: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An expired SSO session and a role whose trust policy refuses us: both listed with their fix;
-    the refusing STS is a profile's `services` endpoint."""
+    """An SSO session never signed in (--all-accounts reaches its profile expired-sso through it) and a
+    role whose trust policy refuses us: both listed with their fix; the refusing STS is a profile's
+    `services` endpoint."""
     broken = (
         "[profile expired-sso]\nsso_session = corp\nsso_account_id = 444444444444\nsso_role_name = Admin\n"
         "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n"
@@ -610,7 +611,7 @@ def test_one_failing_profile_never_stops_the_others(
     code, out, err = sync(config, "--all-accounts")
     assert code == 1, err
     assert len(by_name(read(config), "contexts")) == 6
-    assert "failed: profile expired-sso:" in err and "aws sso login --profile expired-sso" in err
+    assert "failed: SSO session corp:" in err and "aws sso login --sso-session corp" in err  # expired-sso's
     assert "failed: profile denied:" in err and "AccessDenied" in err and "trust policy" in err
     assert "2 failed" in out
 
@@ -786,7 +787,8 @@ def test_a_bad_config_file_is_one_line_naming_it(
 
 
 def test_each_role_keeps_the_entries_of_a_role_that_failed(aws: Aws, two_roles: None, tmp_path: Path) -> None:
-    """team-b-ro's SSO session expired: its contexts stay, though team-b scanned the same account."""
+    """team-b-ro's SSO session was never signed in: its contexts stay, though team-b scanned the same
+    account (--all-accounts reaches team-b-ro through its session, which fails)."""
     config = tmp_path / "config"
     assert sync(config, "--all-accounts", "--each-role", "--region", "us-west-2")[0] == 0
     expired = (
@@ -803,7 +805,7 @@ def test_each_role_keeps_the_entries_of_a_role_that_failed(aws: Aws, two_roles: 
     )
     aws.profiles(text, CREDENTIALS)
     code, _, err = sync(config, "--all-accounts", "--each-role", "--region", "us-west-2", "--prune")
-    assert code == 1 and "failed: profile team-b-ro" in err
+    assert code == 1 and "failed: SSO session corp" in err
     assert "ReadOnly@batch.us-west-2.222222222222" in by_name(read(config), "contexts")
 
 

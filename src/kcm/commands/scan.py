@@ -8,6 +8,7 @@ per cluster, whatever the number of roles that reach it.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 import threading
@@ -17,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from kcm import aws, cache, discovery
+from kcm import aws, cache, discovery, sso
 from kcm.discovery import Identity, Reach, Shared
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
@@ -38,6 +39,9 @@ class ScanOptions:
     regions: tuple[str, ...] = ()
     concurrency: int = 16
     need_account_names: bool = False
+    sso_sessions: tuple[str, ...] = ()  # IAM Identity Center sessions (every one with all_accounts)
+    write_profiles: bool = True  # a profile for each account and role reached that has none
+    profile_template: str = sso.TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Scan:
     failed_profiles: set[str] = field(default_factory=set)  # their entries are never pruned this run
     accounts: int = 0
     shared: Shared = field(default_factory=Shared)
+    # kcm's block of the AWS config, per SSO session: the profiles it should hold, and which are new.
+    profile_block: dict[str, list[sso.Profile]] = field(default_factory=dict)
+    new_profiles: list[sso.Profile] = field(default_factory=list)
 
     @property
     def calls(self) -> Counter[str]:
@@ -129,11 +136,19 @@ def _check_regions(regions: tuple[str, ...]) -> None:
             raise InputError(f"--region {region!r}: EKS has no such region")
 
 
-def _profile_reaches(options: ScanOptions, pool: _Pool) -> list[tuple[Reach, Identity]]:
+def _profile_reaches(
+    options: ScanOptions, pool: _Pool, sessions: list[sso.Session]
+) -> list[tuple[Reach, Identity]]:
     result = pool.result
+    if options.sso_sessions and not (options.all_accounts or options.profiles):
+        return []  # --sso-session alone: its assignments are the scope
     if options.all_accounts:
         names = []
+        covered = sso.pinned(sessions)  # profiles of a session scanned: its assignments reach them
+        by_session = set(covered.values())
         for profile in discovery.profiles():
+            if profile.name in by_session:
+                continue
             if profile.source:
                 names.append(profile.name)
             else:
@@ -221,17 +236,142 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
     try:
         org_names: dict[str, str] = {}
         if options.org_role:
+            if options.sso_sessions:
+                raise InputError("--org-role and --sso-session are two ways into the accounts: give one")
             reaches, org_names = _org_reaches(options, pool)
         else:
             if options.all_accounts and options.profiles:
                 raise InputError("--all-accounts takes every profile: drop --profile, or drop --all-accounts")
-            reaches = _profile_reaches(options, pool)
+            sessions = _sessions(options)
+            reaches = _profile_reaches(options, pool, sessions)
+            for known in sessions:
+                try:
+                    found, names = _sso_reaches(options, pool, known)
+                except AwsError as exc:
+                    if options.sso_sessions:  # asked for by name: nothing is written without it
+                        raise
+                    result.failures.append(Failure(f"SSO session {known.name}", str(exc)))
+                    result.failed_profiles |= set(sso.pinned([known]).values())
+                    continue
+                reaches += found
+                org_names.update(names)
         chosen = _choose(reaches, options, result)
         result.accounts = len(chosen)
         _clusters(options, pool, chosen, org_names)
     finally:
         pool.executor.shutdown(wait=True, cancel_futures=True)
     return result
+
+
+def _sessions(options: ScanOptions) -> list[sso.Session]:
+    sso.check_template(options.profile_template)
+    if options.sso_sessions:
+        return [sso.session(name) for name in dict.fromkeys(options.sso_sessions)]
+    return sso.sessions() if options.all_accounts else []
+
+
+def _partition(region: str) -> str:
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws-cn" if region.startswith("cn-") else "aws"
+
+
+def _sso_reaches(
+    options: ScanOptions, pool: _Pool, known: sso.Session
+) -> tuple[list[tuple[Reach, Identity]], dict[str, str]]:
+    """The session's assignments: per account the role --prefer-role picks (every role with
+    --each-role), each reached with role credentials and pinned to a profile (the user's for that
+    account and role, else one kcm writes)."""
+    result = pool.result
+    portal = sso.Portal(known, sso.access_token(known), result.shared.count)
+    accounts = portal.accounts()
+    listed = pool.each(
+        "listing SSO roles", accounts, portal.roles, lambda a: f"SSO session {known.name} account {a[0]}"
+    )
+    assignments = [item for _, roles in listed for item in roles]
+    patterns = [pattern.lower() for pattern in options.prefer_roles]
+
+    def rank(item: sso.Assignment) -> tuple[int, str]:
+        role = item.role.lower()
+        first = next((i for i, p in enumerate(patterns) if fnmatch.fnmatchcase(role, p)), len(patterns))
+        return first, item.role
+
+    by_account: dict[str, list[sso.Assignment]] = {}
+    for item in assignments:
+        by_account.setdefault(item.account, []).append(item)
+    pins = sso.pinned([known])
+    profiles = sso.profile_settings()
+    in_block = set(sso.block_profiles(sso.read_config()))
+    chosen: list[tuple[sso.Assignment, str]] = []
+    block: list[sso.Profile] = []
+    for account, items in sorted(by_account.items()):
+        items.sort(key=rank)
+        picked = items if options.each_role else items[:1]
+        for item in items[len(picked) :]:
+            result.notes.append(
+                f"SSO session {known.name}: role {item.role} in {account}: not used, role {picked[0].role} "
+                "reaches that account"
+            )
+        for item in picked:
+            name = _profile_for(item, options, pins, set(profiles), result)
+            if name is not None:
+                chosen.append((item, name))
+    assigned = {(item.account, item.role) for item in assignments}
+    for name in sorted(in_block):  # kcm's earlier profiles of this session, while still assigned
+        settings = profiles.get(name, {})
+        pair = (str(settings.get("sso_account_id")), str(settings.get("sso_role_name")))
+        if settings.get("sso_session") == known.name and pair in assigned:
+            block.append(sso.Profile(name, known.name, *pair, str(settings.get("region") or known.region)))
+    result.new_profiles = [
+        dataclasses.replace(profile, region=profile.region or known.region) for profile in result.new_profiles
+    ]
+    block += [profile for profile in result.new_profiles if profile.session == known.name]
+    if options.write_profiles:
+        result.profile_block[known.name] = block
+    base = Reach(f"SSO session {known.name}", profile=None, shared=result.shared)
+    partition = _partition(known.region)
+
+    def enter(pair: tuple[sso.Assignment, str]) -> tuple[Reach, Identity]:
+        item, name = pair
+        reach = Reach(f"profile {name}", profile=name, credentials=portal.credentials(item), base=base)
+        return reach, Identity(
+            item.account, f"arn:{partition}:sts::{item.account}:assumed-role/{item.role}/kcm-sso"
+        )
+
+    entered = pool.each(
+        "SSO role credentials", chosen, enter, lambda p: f"profile {p[1]} ({p[0].role} in {p[0].account})"
+    )
+    result.failed_profiles |= {name for _, name in chosen} - {
+        reach.profile or "" for _, (reach, _) in entered
+    }
+    return [found for _, found in entered], {item.account: item.account_name for item in assignments}
+
+
+def _profile_for(
+    item: sso.Assignment,
+    options: ScanOptions,
+    pins: dict[tuple[str, str, str], str],
+    existing: set[str],
+    result: Scan,
+) -> str | None:
+    """The profile a context for `item` is pinned to: the user's, else a new one (recorded), else None
+    with a note when kcm may not write one."""
+    name = pins.get((item.session, item.account, item.role))
+    if name is not None:
+        return name
+    name = sso.profile_name(options.profile_template, item)
+    where = f"{item.role} in {item.account} ({item.account_name})"
+    if name in existing:
+        raise InputError(
+            f"--profile-template {options.profile_template!r} names '{name}' for {where}, but a profile "
+            "of that name already exists for something else; choose another template"
+        )
+    if not options.write_profiles:
+        result.notes.append(
+            f"SSO session {item.session}: {where} has no profile; skipped "
+            f"(--no-write-profiles; kcm would write [profile {name}])"
+        )
+        return None
+    result.new_profiles.append(sso.Profile(name, item.session, item.account, item.role, ""))
+    return name
 
 
 def _regions(options: ScanOptions, reach: Reach, identity: Identity) -> list[str]:

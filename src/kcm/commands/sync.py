@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kcm import eks, kubeconfig, paths, prefetch, reconcile, settings, store
+from kcm import eks, kubeconfig, paths, prefetch, reconcile, settings, sso, store
 from kcm.commands.scan import Found, Scan, ScanOptions, scan
 from kcm.eks import Entries
 from kcm.errors import InputError
@@ -184,6 +184,9 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
             org_role=pick("org-role", None),
             regions=tuple(pick("region", ())),
             concurrency=pick("concurrency", 16),
+            sso_sessions=tuple(pick("sso-session", ())),
+            write_profiles=pick("write-profiles", True),
+            profile_template=pick("profile-template", sso.TEMPLATE),
         ),
         alias_template=pick("alias-template", None),
         prune=pick("prune", False),
@@ -214,6 +217,9 @@ def run(
         if early is None or early.path != path:  # a big file is parsed on another core meanwhile
             early = stack.enter_context(prefetch.prefetch(path))
         found = scan(replace(scope, need_account_names="{account_name}" in template), progress)
+        if not options.dry_run:  # before the kubeconfig: no context ever names a profile not yet there
+            for session_name, profiles in found.profile_block.items():
+                sso.write_profiles(session_name, profiles)
         targets = wanted(found.found, template, scope.each_role, options.exec_plugin)
 
         def plan_for(data: dict[str, Any]) -> reconcile.Plan:
@@ -324,6 +330,16 @@ def as_json(result: SyncResult) -> dict[str, Any]:
         "failures": [{"scope": failure.scope, "message": failure.message} for failure in result.scan.failures]
         + [{"scope": "kubeconfig", "message": conflict} for conflict in result.plan.conflicts.values()],
         "notes": result.scan.notes,
+        "profiles_added": [
+            {
+                "name": profile.name,
+                "sso_session": profile.session,
+                "account": profile.account,
+                "role": profile.role,
+                "region": profile.region,
+            }
+            for profile in result.scan.new_profiles
+        ],
         "warnings": result.warnings,
         "accounts": result.scan.accounts,
         "regions_scanned": len(result.scan.scanned),
