@@ -10,26 +10,28 @@ credentials, the endpoint settings, and the contents of the AWS config and crede
 hashed together into the cache file's name; nothing of them is stored. The folder is 0700, the files
 0600, written whole by rename, so concurrent kubectl calls read an old token or a new one, never half.
 
-This module is the warm path and imports only the standard library; minting (botocore) is in `_mint`.
+A cached call costs about what starting the interpreter costs: this module imports only os, sys and
+time up front, writes its JSON by hand, reads kubectl's KUBERNETES_EXEC_INFO without the json module,
+and finds its folder without platformdirs (tests hold each shortcut to the library it stands for).
+Minting (botocore) is in `_mint`.
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import time
 
-from kcm import eks
 from kcm.errors import InputError
 
-LIFETIME = datetime.timedelta(minutes=14)  # what `aws eks get-token` says its token is good for
-MARGIN = datetime.timedelta(minutes=1)  # a cached token is handed out until a minute before that
+TYPE_CHECKING = False  # typing itself costs a cached call a tenth of its time (it imports re)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+PREFIX = "k8s-aws-v1."  # eks.TOKEN_PREFIX (tests/commands/test_token.py holds them equal)
+LIFETIME = 14 * 60  # seconds: what `aws eks get-token` says its token is good for
+MARGIN = 60  # a cached token is handed out until a minute before that
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 V1, V1BETA1, V1ALPHA1 = (f"client.authentication.k8s.io/{v}" for v in ("v1", "v1beta1", "v1alpha1"))
 ROLE_SESSION = "EKSGetTokenAuth"  # the session name `aws eks get-token --role-arn` uses
@@ -63,14 +65,22 @@ _CHAIN_ENV = (
 )
 
 
-@dataclass(frozen=True)
 class Request:
     """What `kcm token` was asked for, as `aws eks get-token` takes it."""
 
-    cluster_name: str | None = None
-    cluster_id: str | None = None  # Outposts local clusters
-    region: str | None = None
-    role_arn: str | None = None
+    __slots__ = ("cluster_id", "cluster_name", "region", "role_arn")
+
+    def __init__(
+        self,
+        cluster_name: str | None = None,
+        cluster_id: str | None = None,  # Outposts local clusters
+        region: str | None = None,
+        role_arn: str | None = None,
+    ) -> None:
+        self.cluster_name = cluster_name
+        self.cluster_id = cluster_id
+        self.region = region
+        self.role_arn = role_arn
 
     @property
     def cluster(self) -> str:
@@ -82,10 +92,12 @@ class Request:
         return str(self.cluster_id or self.cluster_name)
 
 
-@dataclass(frozen=True)
 class Token:
-    token: str
-    expires: datetime.datetime  # aware, UTC
+    __slots__ = ("expires", "token")
+
+    def __init__(self, token: str, expires: int) -> None:
+        self.token = token
+        self.expires = expires  # seconds since the epoch, UTC
 
 
 def command(flags: Mapping[str, object]) -> int:
@@ -108,6 +120,8 @@ def run(request: Request, *, use_cache: bool = True) -> int:
     """Print the ExecCredential for `request`; its exit status."""
     cluster = request.cluster
     if request.role_arn is not None:
+        from kcm import eks
+
         eks.check_role_arn(request.role_arn, "--role-arn")
     version = api_version(os.environ.get("KUBERNETES_EXEC_INFO", ""))
     path = cache_path(request, cluster) if use_cache else None
@@ -129,12 +143,12 @@ def clear() -> int:
     except FileNotFoundError:
         entries = []
     for entry in entries:
-        if entry.name.endswith((".json", ".tmp")):
+        if entry.name.endswith((".token", ".tmp")):
             try:
                 os.unlink(entry.path)
             except FileNotFoundError:
                 continue
-            removed += entry.name.endswith(".json")
+            removed += entry.name.endswith(".token")
     print(f"removed {removed} cached token{'s' if removed != 1 else ''} from {folder}", file=sys.stderr)
     return 0
 
@@ -144,11 +158,15 @@ def api_version(exec_info: str) -> str:
     notes to stderr included): v1 or v1beta1 as asked, v1alpha1 with a warning, else v1beta1."""
     if not exec_info:
         return V1BETA1
-    try:
-        asked = json.loads(exec_info).get("apiVersion")
-    except (ValueError, AttributeError):
-        print("kcm: cannot parse KUBERNETES_EXEC_INFO; answering with " + V1BETA1, file=sys.stderr)
-        return V1BETA1
+    asked = _top_api_version(exec_info)
+    if asked is None:  # not the shape kubectl writes: read it as JSON
+        import json
+
+        try:
+            asked = json.loads(exec_info).get("apiVersion")
+        except (ValueError, AttributeError):
+            print("kcm: cannot parse KUBERNETES_EXEC_INFO; answering with " + V1BETA1, file=sys.stderr)
+            return V1BETA1
     if asked in (V1, V1BETA1):
         return str(asked)
     if asked == V1ALPHA1:
@@ -161,78 +179,114 @@ def api_version(exec_info: str) -> str:
     return V1BETA1
 
 
+def _top_api_version(exec_info: str) -> str | None:
+    """`apiVersion` of kubectl's `{"kind":"ExecCredential","apiVersion":"...",...}` without the json
+    module (a tenth of a cached call): kubectl writes kind and apiVersion first, compact; None for
+    anything else, which the caller then parses as JSON."""
+    head = '{"kind":"ExecCredential","apiVersion":"'
+    if not exec_info.startswith(head):
+        return None
+    end = exec_info.find('"', len(head))
+    value = exec_info[len(head) : end]
+    return value if end > 0 and value in (V1, V1BETA1, V1ALPHA1) else None
+
+
 def exec_credential(found: Token, version: str) -> str:
-    """The JSON `aws eks get-token` prints (same keys, same order, 4-space indent)."""
-    body = {
-        "kind": "ExecCredential",
-        "apiVersion": version,
-        "spec": {},
-        "status": {"expirationTimestamp": found.expires.strftime(TIME_FORMAT), "token": found.token},
-    }
-    return json.dumps(body, indent=4) + "\n"
+    """The JSON `aws eks get-token` prints (same keys, same order, 4-space indent). Written by hand:
+    every value is plain ASCII without quotes or backslashes (base64url, a timestamp, an apiVersion)."""
+    expires = time.strftime(TIME_FORMAT, time.gmtime(found.expires))
+    return (
+        "{\n"
+        '    "kind": "ExecCredential",\n'
+        f'    "apiVersion": "{version}",\n'
+        '    "spec": {},\n'
+        '    "status": {\n'
+        f'        "expirationTimestamp": "{expires}",\n'
+        f'        "token": "{found.token}"\n'
+        "    }\n"
+        "}\n"
+    )
 
 
 # ---- the cache -------------------------------------------------------------------------------------
-def tokens_folder() -> Path:
+def tokens_folder() -> str:
+    """`kcm.cache.folder()/tokens`, computed as platformdirs computes it on Linux and macOS (importing
+    platformdirs costs a cached call a third of its time); tests hold the two equal."""
+    explicit = os.environ.get("KCM_CACHE_DIR")
+    if explicit:
+        return os.path.join(explicit, "tokens")
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Caches/kcm/tokens")
+    if sys.platform.startswith("linux"):
+        base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
+        return os.path.join(base, "kcm", "tokens")
     from kcm import cache
 
-    return cache.folder() / "tokens"
+    return str(cache.folder() / "tokens")
 
 
-def cache_key(request: Request, cluster: str, environ: dict[str, str] | None = None) -> str:
+def _sha256(data: bytes) -> str:
+    try:  # CPython's own SHA-256, without loading OpenSSL as hashlib does (a tenth of a cached call)
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha256
+    digest: str = sha256(data).hexdigest()
+    return digest
+
+
+def cache_key(request: Request, cluster: str, environ: Mapping[str, str] | None = None) -> str:
     """The hash of everything that decides which token a request makes (see the module's docstring)."""
     env = os.environ if environ is None else environ
-    home = Path(os.path.expanduser("~"))
-    files = {
-        "config": env.get("AWS_CONFIG_FILE") or str(home / ".aws" / "config"),
-        "credentials": env.get("AWS_SHARED_CREDENTIALS_FILE") or str(home / ".aws" / "credentials"),
-    }
-    digests = {}
-    for kind, name in files.items():
+    parts = [
+        "kcm-token-2",
+        cluster,
+        "id" if request.cluster_id is not None else "name",
+        request.region or "",
+        request.role_arn or "",
+    ]
+    parts += [f"{name}={env[name]}" for name in _CHAIN_ENV if name in env]
+    for name in (
+        env.get("AWS_CONFIG_FILE") or "~/.aws/config",
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
+    ):
         try:
-            digests[kind] = hashlib.sha256(Path(os.path.expanduser(name)).read_bytes()).hexdigest()
+            with open(os.path.expanduser(name), "rb") as stream:
+                parts.append(_sha256(stream.read()))
         except OSError:
-            digests[kind] = ""
-    material = {
-        "kcm-token": 1,
-        "cluster": cluster,
-        "by-id": request.cluster_id is not None,
-        "region": request.region,
-        "role": request.role_arn,
-        "env": {name: env[name] for name in _CHAIN_ENV if name in env},
-        "files": digests,
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+            parts.append("")
+    return _sha256("\0".join(parts).encode("utf-8", "surrogatepass"))
 
 
-def cache_path(request: Request, cluster: str) -> Path:
-    return tokens_folder() / f"{cache_key(request, cluster)}.json"
+def cache_path(request: Request, cluster: str) -> str:
+    return os.path.join(tokens_folder(), f"{cache_key(request, cluster)}.token")
 
 
-def read_cached(path: Path, now: datetime.datetime | None = None) -> Token | None:
+def read_cached(path: str, now: float | None = None) -> Token | None:
     """The token cached at `path`, unless it expires within a minute (or the file is not kcm's)."""
     try:
-        entry = json.loads(path.read_text())
-        expires = datetime.datetime.strptime(entry["expirationTimestamp"], TIME_FORMAT)
-        found = Token(str(entry["token"]), expires.replace(tzinfo=datetime.UTC))
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(path, encoding="ascii") as stream:
+            token, expires = stream.read().split("\n")[:2]
+        found = Token(token, int(expires))
+    except (OSError, ValueError):
         return None
-    moment = now or datetime.datetime.now(datetime.UTC)
-    if not found.token.startswith(eks.TOKEN_PREFIX) or found.expires - MARGIN <= moment:
+    moment = time.time() if now is None else now
+    if not found.token.startswith(PREFIX) or found.expires - MARGIN <= moment or '"' in found.token:
         return None
     return found
 
 
-def write_cached(path: Path, found: Token) -> None:
+def write_cached(path: str, found: Token) -> None:
     """Keep `found` for the next call; a cache that cannot be written is no reason to fail this one."""
+    from pathlib import Path
+
     from kcm import store
 
-    text = json.dumps({"token": found.token, "expirationTimestamp": found.expires.strftime(TIME_FORMAT)})
+    target = Path(path)
     try:
-        for folder in (path.parent.parent, path.parent):
+        for folder in (target.parent.parent, target.parent):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(folder, 0o700)
-        store.write_atomic(path, text, mode=0o600)
+        store.write_atomic(target, f"{found.token}\n{found.expires}\n", mode=0o600)
     except OSError:
         pass
 
@@ -246,7 +300,7 @@ def _mint(request: Request, cluster: str) -> Token:
 
     profile = aws.effective_profile(None)
     region = request.region
-    now = datetime.datetime.now(datetime.UTC)
+    now = int(time.time())
     try:
         session = discovery.botocore_session(None)  # AWS_PROFILE and the rest of the chain, as the CLI
         session.get_scoped_config()  # a missing profile fails here, as in the AWS CLI
@@ -273,10 +327,14 @@ def _mint(request: Request, cluster: str) -> Token:
         ) from None
     except (bx.BotoCoreError, bx.ClientError) as exc:
         raise aws.explain(exc, f"cannot make a token for cluster {cluster}", profile, region) from None
-    return Token(value, min(now + LIFETIME, _aware(ends) or now + LIFETIME))
+    end = _epoch(ends)
+    return Token(value, min(now + LIFETIME, end) if end is not None else now + LIFETIME)
 
 
-def _aware(value: Any) -> datetime.datetime | None:
+def _epoch(value: object) -> int | None:
+    """A botocore expiry (an aware or naive-UTC datetime) in seconds since the epoch."""
+    import datetime
+
     if not isinstance(value, datetime.datetime):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    return int((value if value.tzinfo else value.replace(tzinfo=datetime.UTC)).timestamp())

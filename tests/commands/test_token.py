@@ -64,8 +64,8 @@ def signer(value: str, cluster: str) -> str:
 
 
 def cached_files() -> list[Path]:
-    folder = token.tokens_folder()
-    return sorted(folder.glob("*.json")) if folder.exists() else []
+    folder = Path(token.tokens_folder())
+    return sorted(folder.glob("*.token")) if folder.exists() else []
 
 
 @pytest.fixture
@@ -178,13 +178,11 @@ def test_what_changes_the_identity_changes_the_cache_entry(aws: Aws, role: str) 
 def test_a_token_near_its_expiry_is_made_again(aws: Aws) -> None:
     issued("--cluster-name", "demo", "--region", "us-east-1")
     (path,) = cached_files()
-    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=50)
-    path.write_text(
-        json.dumps({"token": "k8s-aws-v1.old", "expirationTimestamp": soon.strftime(token.TIME_FORMAT)})
-    )
+    soon = int(datetime.datetime.now(datetime.UTC).timestamp()) + 50
+    path.write_text(f"k8s-aws-v1.old\n{soon}\n")
     answer = issued("--cluster-name", "demo", "--region", "us-east-1")
     assert answer["status"]["token"] != "k8s-aws-v1.old"
-    assert json.loads(path.read_text())["token"] == answer["status"]["token"]
+    assert path.read_text().split("\n")[0] == answer["status"]["token"]
 
 
 def test_no_cache_and_clear_cache(aws: Aws) -> None:
@@ -255,14 +253,67 @@ def test_no_credentials_is_one_line_and_exit_3(aws: Aws) -> None:
 
 
 def test_a_cache_file_of_another_shape_is_not_trusted(tmp_path: Path) -> None:
-    path = tmp_path / "entry.json"
-    later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)).strftime(token.TIME_FORMAT)
-    for text in ("", "[]", '{"token": 1}', json.dumps({"token": "bearer", "expirationTimestamp": later})):
+    path = tmp_path / "entry.token"
+    later = int(datetime.datetime.now(datetime.UTC).timestamp()) + 600
+    for text in (
+        "",
+        "k8s-aws-v1.x",
+        f"bearer\n{later}\n",
+        "k8s-aws-v1.x\nsoon\n",
+        f'k8s-aws-v1."\n{later}\n',
+    ):
         path.write_text(text)
-        assert token.read_cached(path) is None
-    path.write_text(json.dumps({"token": "k8s-aws-v1.x", "expirationTimestamp": later}))
-    found = token.read_cached(path)
-    assert found is not None and found.token == "k8s-aws-v1.x"
+        assert token.read_cached(str(path)) is None, text
+    path.write_text(f"k8s-aws-v1.x\n{later}\n")
+    found = token.read_cached(str(path))
+    assert found is not None and found.token == "k8s-aws-v1.x" and found.expires == later
+
+
+def test_the_warm_paths_shortcuts_agree_with_the_libraries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the warm path does by hand to stay light: the JSON it writes and reads, its folder."""
+    import platformdirs
+
+    from kcm import cache, eks
+
+    assert token.PREFIX == eks.TOKEN_PREFIX
+    found = token.Token("k8s-aws-v1.abc_-", 1_800_000_000)
+    for version in (token.V1, token.V1BETA1):
+        assert (
+            token.exec_credential(found, version)
+            == json.dumps(
+                {
+                    "kind": "ExecCredential",
+                    "apiVersion": version,
+                    "spec": {},
+                    "status": {"expirationTimestamp": "2027-01-15T08:00:00Z", "token": "k8s-aws-v1.abc_-"},
+                },
+                indent=4,
+            )
+            + "\n"
+        )
+    for info in (
+        '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}',
+        '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{}}',
+        '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential"}',
+        '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v2"}',
+    ):
+        quick = token._top_api_version(info)
+        assert quick is None or quick == json.loads(info)["apiVersion"], info
+    monkeypatch.delenv("KCM_CACHE_DIR", raising=False)
+    for xdg in (None, str(tmp_path / "xdg")):
+        if xdg is None:
+            monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert (
+            token.tokens_folder()
+            == str(cache.folder() / "tokens")
+            == os.path.join(platformdirs.user_cache_dir("kcm"), "tokens")
+        )
+    monkeypatch.setenv("KCM_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert token.tokens_folder() == str(cache.folder() / "tokens")
 
 
 KUBECTL = shutil.which("kubectl")
@@ -317,16 +368,20 @@ def test_real_kubectl_through_a_token_helper_kcm_entry(
         assert len(cached_files()) == 1
 
 
-def test_a_cached_token_imports_no_aws_sdk_nor_typer(aws: Aws) -> None:
-    """The warm path is the point: the standard library and kcm, nothing heavy."""
+def test_a_cached_token_imports_next_to_nothing(aws: Aws) -> None:
+    """The warm path is the point: it costs about what the interpreter's start costs. No AWS SDK, no
+    typer, and none of the standard modules that take milliseconds to import either."""
     args = ["token", "--cluster-name", "demo", "--region", "us-east-1"]
     issued(*args[1:])
     probe = (
         "import sys\n"
+        "before = set(sys.modules)\n"
         "from kcm import main\n"
         f"assert main.fast({args!r}) == 0\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('boto3', 'botocore', 'urllib3', 'typer', 'click', 'pydantic', 'rich', 'ruamel'))\n"
+        "new = set(sys.modules) - before\n"
+        "heavy = sorted(m for m in new if m.split('.')[0] in "
+        "('boto3', 'botocore', 'urllib3', 'typer', 'click', 'pydantic', 'rich', 'ruamel', 'platformdirs', "
+        "'json', 'typing', 're', 'dataclasses', 'pathlib', 'hashlib', 'datetime', 'collections'))\n"
         "print(heavy, file=sys.stderr)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
@@ -344,5 +399,5 @@ def test_concurrent_calls_with_an_empty_cache_all_answer_and_leave_one_whole_fil
     assert all(call.returncode == 0 for call in calls), answers
     tokens = {json.loads(out)["status"]["token"] for out, _ in answers}
     (path,) = cached_files()
-    assert json.loads(path.read_text())["token"] in tokens
+    assert path.read_text().split("\n")[0] in tokens
     assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temp file left
