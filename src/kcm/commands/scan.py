@@ -144,7 +144,7 @@ def _profile_reaches(
         return []  # --sso-session alone: its assignments are the scope
     if options.all_accounts:
         names = []
-        covered = sso.pinned(sessions)  # profiles of a session scanned: its assignments reach them
+        covered = sso.pinned(sessions) if sessions else {}  # a scanned session reaches its profiles
         by_session = set(covered.values())
         for profile in discovery.profiles():
             if profile.name in by_session:
