@@ -76,6 +76,21 @@ def test_exec_gives_the_command_a_private_file_with_one_context_then_removes_it(
     assert not (aws.home / ".kube").exists()
 
 
+def test_exec_with_token_helper_kcm_writes_a_user_that_runs_kcm_token(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    done = kcm(
+        "exec", "--name", "demo", "--token-helper", "kcm", "--", str(VENV_BIN / "python"), "-c", INSPECT
+    )
+    assert done.returncode == 0, done.stderr
+    exec_ = yaml.safe_load(json.loads(done.stdout)["text"])["users"][0]["user"]["exec"]
+    assert exec_["command"] == "kcm"
+    assert exec_["args"] == ["token", "--region", "us-east-1", "--cluster-name", "demo"]
+    assert jobs(tmp_path) == []
+    bad = kcm("exec", "--name", "demo", "--token-helper", "kubectl", "--", "true")
+    assert bad.returncode == 2 and "--token-helper 'kubectl': choose aws" in bad.stderr
+
+
 def test_exec_exit_code_is_the_commands(demo: dict[str, Any], tmp_path: Path) -> None:
     assert kcm("exec", "--name", "demo", "--", "sh", "-c", "exit 7").returncode == 7
     assert kcm("exec", "--name", "demo", "--", "sh", "-c", "kill -TERM $$").returncode == 128 + 15
