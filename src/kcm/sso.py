@@ -92,9 +92,17 @@ def read_config() -> str:
 
 
 def sessions() -> list[Session]:
-    """Every `[sso-session]` of the AWS config that names a start URL and a region, by name."""
+    """Every `[sso-session]` of the AWS config that names a start URL and a region, by name. Read
+    from the config file alone (sessions live only there): `sync --all-accounts` asks every run."""
+    from botocore.configloader import load_config
+
+    path = config_path()
+    try:
+        config = load_config(str(path)) if path.is_file() else {}
+    except bx.ConfigParseError as exc:
+        raise InputError(f"cannot read the AWS config: {exc}") from None
     found = []
-    for name, settings in sorted(_full_config().get("sso_sessions", {}).items()):
+    for name, settings in sorted(config.get("sso_sessions", {}).items()):
         if settings.get("sso_start_url") and settings.get("sso_region"):
             found.append(Session(name, settings["sso_start_url"], settings["sso_region"]))
     return found
