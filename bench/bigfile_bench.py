@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from common import BenchError, clean_env, log, machine, run_measured
+from common import BenchError, log, machine, moto_env, run_measured
 from embedded_aws import embedded_aws
 from generate import fake_clusters, write_kubeconfig
 
@@ -77,16 +77,8 @@ def _run(commands: list[list[str]], env: dict[str, str], cwd: Path) -> tuple[flo
 
 
 def run(work: Path, kcm: str, kubectl: str) -> str:
-    home = work / "home"
-    (home / ".aws").mkdir(parents=True)
-    (home / ".aws" / "config").write_text(f"[default]\nregion = {REGION}\n")
     with embedded_aws(log=work / "moto.log") as url:
-        env = {
-            **clean_env(home),
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
+        env = moto_env(work / "home", url, REGION)
         eks: Any = boto3.client(
             "eks",
             endpoint_url=url,

@@ -72,6 +72,19 @@ def clean_env(home: Path) -> dict[str, str]:
     }
 
 
+def moto_env(home: Path, url: str, region: str) -> dict[str, str]:
+    """`clean_env(home)` pointed at the embedded AWS at `url` with moto's fake keys; `home` gets an AWS
+    config whose default region is `region`."""
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    (home / ".aws" / "config").write_text(f"[default]\nregion = {region}\n")
+    return {
+        **clean_env(home),
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials
+    }
+
+
 @contextmanager
 def process_env(env: Mapping[str, str]) -> Iterator[None]:
     """This process's own boto3 (creating clusters) sees the same isolated environment."""

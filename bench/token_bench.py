@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import BenchError, clean_env, gnu_time, log, machine, run_measured
+from common import BenchError, gnu_time, log, machine, moto_env, run_measured
 from embedded_aws import embedded_aws
 
 ROUNDS = 15
@@ -47,17 +47,8 @@ class Timed:
 def run(work: Path, aws: str, kcm: str) -> str:
     import boto3
 
-    home = work / "home"
-    (home / ".aws").mkdir(parents=True)
-    (home / ".aws" / "config").write_text(f"[default]\nregion = {REGION}\n")
     with embedded_aws(log=work / "moto.log") as url:
-        env = {
-            **clean_env(home),
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials
-            "KUBERNETES_EXEC_INFO": EXEC_INFO,
-        }
+        env = {**moto_env(work / "home", url, REGION), "KUBERNETES_EXEC_INFO": EXEC_INFO}
         iam = boto3.client(
             "iam",
             endpoint_url=url,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import socketserver
 import ssl
 import threading
 import urllib.parse
@@ -45,6 +46,18 @@ class ApiServer:
     cluster: str
     access: dict[str, str] = field(default_factory=dict)  # role or user ARN -> Kubernetes username
     seen: list[str] = field(default_factory=list)  # the identities that presented a valid token
+
+
+@contextmanager
+def running(server: socketserver.BaseServer) -> Iterator[int]:
+    """`server` answering in a thread of its own; its port. Stopped and closed on the way out."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _certificates(folder: Path) -> tuple[bytes, Path, Path]:
@@ -206,14 +219,9 @@ def api_server(folder: Path, cluster: str) -> Iterator[ApiServer]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(server) as port:
+        state.url = f"https://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -221,7 +229,6 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
     """An HTTP CONNECT proxy on loopback, as a cluster's `proxy-url` names one; and the targets asked."""
     import select
     import socket
-    import socketserver
 
     asked: list[str] = []
 
@@ -251,10 +258,5 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Tunnel)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server) as port:
+        yield f"http://127.0.0.1:{port}", asked

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from kcm import aws as aws_boundary
 from kcm import cache, eks, prefetch, store
 from kcm.cli import app
+from tests.apiserver import running
 from tests.conftest import VENV_BIN, Aws
 
 ACCOUNTS = {"team-a": "111111111111", "team-b": "222222222222", "team-c": "333333333333"}
@@ -571,11 +571,8 @@ class _Deny(BaseHTTPRequestHandler):
 @pytest.fixture
 def denying_sts() -> Iterator[str]:
     """An STS endpoint that refuses everything, as a role's trust policy refuses a stranger."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Deny)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), _Deny)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def endpoints_in_config(text: str, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
