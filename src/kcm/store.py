@@ -222,19 +222,21 @@ def edit(
 
     lock = SoftFileLock(lock_path, timeout=timeout, poll_interval=0.02)
     temp_dirs = [target.parent, _backup_folder(target)]
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockError(
-            f"{lock_path}: locked by {_lock_holder(lock_path)}; waited {timeout:.0f}s "
-            "(delete the lock file if no kcm or kubectl is running)"
-        ) from None
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise InputError(f"{lock_path}: cannot create lock file: {exc.strerror}") from None
-        raise
-    try:
-        with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
+    # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
+    # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
+    with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockError(
+                f"{lock_path}: locked by {_lock_holder(lock_path)}; waited {timeout:.0f}s "
+                "(delete the lock file if no kcm or kubectl is running)"
+            ) from None
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise InputError(f"{lock_path}: cannot create lock file: {exc.strerror}") from None
+            raise
+        try:
             _remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
             yield current
@@ -242,8 +244,8 @@ def edit(
                 if backup:
                     _save_backup(target, current.text, current.new_text)
                 write_atomic(target, current.new_text)
-    finally:
-        lock.release()
+        finally:
+            lock.release()
 
 
 @contextlib.contextmanager
