@@ -63,35 +63,54 @@ def fast(argv: list[str]) -> int | None:
     if argv == ["--version"]:
         sys.stdout.write(f"kcm {__version__}\n")
         return 0
-    command, rest = argv[0], argv[1:]
-    if command == "sync":
-        return _sync(rest)
-    if command == "token":
-        return _token(rest)
-    if command not in ("list", "use"):
+    door = _DOORS.get(argv[0])
+    if door is None:
         return None
-    options = _options(rest, {"--kubeconfig", "--output", "-o"})
-    if options is None:
-        return None
-    flags, positional = options
-    from kcm import output
     from kcm.errors import KcmError
 
     try:
-        if command == "list" and not positional:
-            from kcm.commands import listing
-
-            return listing.show(flags.get("--kubeconfig"), flags.get("--output") or flags.get("-o") or "text")
-        if command == "use" and len(positional) == 1 and "--output" not in flags and "-o" not in flags:
-            from kcm.commands import contexts
-
-            for message in contexts.use(positional[0], flags.get("--kubeconfig")).messages:
-                output.out(message)
-            return 0
+        return door(argv[1:])
     except KcmError as exc:
-        output.error(str(exc))
+        sys.stderr.write(f"kcm: {exc}\n")  # output.error's line, without importing kcm.output for it
         return exc.exit_code
-    return None
+    except KeyboardInterrupt:  # as the typer app (click) ends on Ctrl-C
+        print("\nAborted!", file=sys.stderr)
+        return 1
+
+
+# `kcm list` and `kcm use`'s options (the typer app declares the same).
+LIST_OPTIONS: dict[str, tuple[str, object]] = {
+    "--kubeconfig": ("kubeconfig", "value"),
+    "--output": ("output", "value"),
+    "-o": ("output", "value"),
+}
+
+
+def _list(args: list[str]) -> int | None:
+    words: list[str] = []
+    flags = given_options(args, LIST_OPTIONS, words)
+    if flags is None or words:
+        return None
+    from kcm.commands import listing
+
+    return listing.show(_text(flags.get("kubeconfig")), str(flags.get("output") or "text"))
+
+
+def _use(args: list[str]) -> int | None:
+    words: list[str] = []
+    flags = given_options(args, LIST_OPTIONS, words)
+    if flags is None or len(words) != 1 or "output" in flags:
+        return None
+    from kcm import output
+    from kcm.commands import contexts
+
+    for message in contexts.use(words[0], _text(flags.get("kubeconfig"))).messages:
+        output.out(message)
+    return 0
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 # `kcm sync`'s options as the typer app declares them (tests/test_cli.py holds the two to each other):
@@ -138,12 +157,18 @@ def sync_flags(args: list[str]) -> dict[str, object] | None:
     return {**dict.fromkeys(SYNC_KEYS), **_SYNC_UNSET, **flags}
 
 
-def given_options(args: list[str], spec: dict[str, tuple[str, object]]) -> dict[str, object] | None:
-    """The options of `spec` found in `args`, by key; None for anything else: a word `spec` does not
-    name, a flag with a value, a one-value option given twice, a value missing or not an integer."""
+def given_options(
+    args: list[str], spec: dict[str, tuple[str, object]], positional: list[str] | None = None
+) -> dict[str, object] | None:
+    """The options of `spec` found in `args`, by key (words that are not options go to `positional`
+    when it is given); None for anything else: an option `spec` does not name, a flag with a value, a
+    one-value option given twice, a value missing or not an integer, a word with nowhere to go."""
     flags: dict[str, object] = {}
     words = iter(args)
     for word in words:
+        if positional is not None and (not word.startswith("-") or word == "-"):
+            positional.append(word)
+            continue
         name, equals, value = word.partition("=")
         found = spec.get(name)
         if found is None:
@@ -182,23 +207,14 @@ def _sync(args: list[str]) -> int | None:
     flags = sync_flags(args)
     if flags is None:
         return None
-    from kcm import output, paths, prefetch, settings
-    from kcm.errors import KcmError
+    from kcm import paths, prefetch, settings
 
-    try:
-        kubeconfig = flags["kubeconfig"] or settings.load("sync").get("kubeconfig")
-        assert kubeconfig is None or isinstance(kubeconfig, str)
-        # A big file's parse starts now, on another core, while botocore is imported and AWS asked.
-        with prefetch.prefetch(paths.kubeconfig_paths(kubeconfig)[0]) as early:
-            from kcm.commands import sync
+    kubeconfig = _text(flags["kubeconfig"] or settings.load("sync").get("kubeconfig"))
+    # A big file's parse starts now, on another core, while botocore is imported and AWS asked.
+    with prefetch.prefetch(paths.kubeconfig_paths(kubeconfig)[0]) as early:
+        from kcm.commands import sync
 
-            return sync.report(flags, str(flags.pop("output")), early)
-    except KcmError as exc:
-        output.error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:  # as the typer app (click) ends on Ctrl-C
-        print("\nAborted!", file=sys.stderr)
-        return 1
+        return sync.report(flags, str(flags.pop("output")), early)
 
 
 # `kcm token`'s options (held to the typer app's by tests/test_cli.py, as sync's): `aws eks get-token`'s.
@@ -220,34 +236,8 @@ def _token(args: list[str]) -> int | None:
     if flags is None:
         return None
     from kcm import token
-    from kcm.errors import KcmError
 
-    try:
-        return token.command(flags)
-    except KcmError as exc:
-        sys.stderr.write(f"kcm: {exc}\n")
-        return exc.exit_code
-
-
-def _options(args: list[str], known: set[str]) -> tuple[dict[str, str], list[str]] | None:
-    """`--name value`, `--name=value` and positional words; None for anything else (or a repeat)."""
-    flags: dict[str, str] = {}
-    positional: list[str] = []
-    words = iter(args)
-    for word in words:
-        if word.startswith("-") and word != "-":
-            name, equals, value = word.partition("=")
-            if name not in known or name in flags:
-                return None
-            if not equals:
-                following = next(words, None)
-                if following is None:
-                    return None
-                value = following
-            flags[name] = value
-        else:
-            positional.append(word)
-    return flags, positional
+    return token.command(flags)
 
 
 def help_text() -> str:
@@ -268,3 +258,6 @@ def help_text() -> str:
         "`kcm COMMAND --help` for a command's options.",
     ]
     return "\n".join(lines) + "\n"
+
+
+_DOORS = {"list": _list, "use": _use, "sync": _sync, "token": _token}
