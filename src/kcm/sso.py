@@ -208,11 +208,14 @@ class Portal:
 
 
 # ---- profiles ------------------------------------------------------------------------------------------
-def pinned(sessions_: Iterable[Session]) -> dict[tuple[str, str, str], str]:
-    """(session, account, role) -> the first profile (by name) that signs in as exactly that."""
+def pinned(
+    sessions_: Iterable[Session], profiles: dict[str, dict[str, Any]] | None = None
+) -> dict[tuple[str, str, str], str]:
+    """(session, account, role) -> the first profile (by name) that signs in as exactly that;
+    `profiles` as `profile_settings()` gives them, when the caller has read them already."""
     by_url = {known.start_url: known.name for known in sessions_}
     found: dict[tuple[str, str, str], str] = {}
-    for name, settings in sorted(profile_settings().items()):
+    for name, settings in sorted((profile_settings() if profiles is None else profiles).items()):
         account, role = settings.get("sso_account_id"), settings.get("sso_role_name")
         via = settings.get("sso_session") or by_url.get(settings.get("sso_start_url", ""))
         if account and role and via:

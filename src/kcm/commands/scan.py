@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kcm import aws, cache, discovery, sso
 from kcm.discovery import Identity, Reach, Shared
@@ -192,18 +192,20 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
     return [found for _, found in reaches], names
 
 
+def _preference(patterns: tuple[str, ...], role: str) -> int:
+    """Where `role` stands by --prefer-role: the index of the first pattern (a case-insensitive shell
+    glob) it matches; after them all when it matches none."""
+    lowered = role.lower()
+    return next((i for i, p in enumerate(patterns) if fnmatch.fnmatchcase(lowered, p.lower())), len(patterns))
+
+
 def _choose(
     reaches: list[tuple[Reach, Identity]], options: ScanOptions, result: Scan
 ) -> dict[str, list[tuple[Reach, Identity]]]:
     """Per account, the reach to use (--prefer-role, then name), or with --each-role one per role."""
-    patterns = [pattern.lower() for pattern in options.prefer_roles]
 
     def rank(item: tuple[Reach, Identity]) -> tuple[int, str]:
-        role = item[1].role.lower()
-        first = next(
-            (i for i, pattern in enumerate(patterns) if fnmatch.fnmatchcase(role, pattern)), len(patterns)
-        )
-        return first, item[0].label
+        return _preference(options.prefer_roles, item[1].role), item[0].label
 
     by_account: dict[str, list[tuple[Reach, Identity]]] = {}
     for item in reaches:
@@ -287,18 +289,15 @@ def _sso_reaches(
         "listing SSO roles", accounts, portal.roles, lambda a: f"SSO session {known.name} account {a[0]}"
     )
     assignments = [item for _, roles in listed for item in roles]
-    patterns = [pattern.lower() for pattern in options.prefer_roles]
 
     def rank(item: sso.Assignment) -> tuple[int, str]:
-        role = item.role.lower()
-        first = next((i for i, p in enumerate(patterns) if fnmatch.fnmatchcase(role, p)), len(patterns))
-        return first, item.role
+        return _preference(options.prefer_roles, item.role), item.role
 
     by_account: dict[str, list[sso.Assignment]] = {}
     for item in assignments:
         by_account.setdefault(item.account, []).append(item)
-    pins = sso.pinned([known])
     profiles = sso.profile_settings()
+    pins = sso.pinned([known], profiles)
     in_block = set(sso.block_profiles(sso.read_config()))
     chosen: list[tuple[sso.Assignment, str]] = []
     block: list[sso.Profile] = []
@@ -311,7 +310,7 @@ def _sso_reaches(
                 "reaches that account"
             )
         for item in picked:
-            name = _profile_for(item, options, pins, set(profiles), result)
+            name = _profile_for(item, options, pins, profiles, result)
             if name is not None:
                 chosen.append((item, name))
     assigned = {(item.account, item.role) for item in assignments}
@@ -349,7 +348,7 @@ def _profile_for(
     item: sso.Assignment,
     options: ScanOptions,
     pins: dict[tuple[str, str, str], str],
-    existing: set[str],
+    existing: dict[str, dict[str, Any]],
     result: Scan,
 ) -> str | None:
     """The profile a context for `item` is pinned to: the user's, else a new one (recorded), else None
