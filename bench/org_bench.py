@@ -22,12 +22,11 @@ from sync_bench import (
     RSS_NOTE,
     MotoLog,
     Report,
-    Setup,
     Timed,
     Variant,
     check_json,
     minimum_calls,
-    organisation,
+    organised,
     run_sync,
 )
 
@@ -60,11 +59,7 @@ def run(work: Path, aws: str, kcm: str) -> str:
         moto = MotoLog(log_path)
         about = machine(None, aws, kcm, {**clean_env(work / "about"), "AWS_ENDPOINT_URL": url}, work)
         reset(url)
-        accounts, clusters = organisation(ACCOUNTS, CLUSTERS)
-        setup = Setup(url, work / "home", accounts, clusters)
-        setup.write_profiles()
-        created = setup.create_clusters()
-        log(f"org: {CLUSTERS} clusters in {ACCOUNTS} accounts created in {created:.0f} s")
+        setup, created = organised(url, work / "home", ACCOUNTS, CLUSTERS)
         regions = setup.regions()
         variants = [Variant(f"c{c}", f"`--concurrency {c}`", concurrency=c) for c in SWEEP]
         run_sync(kcm, Variant("fill", "fill the regions cache", cold=True), setup, work / "fill", moto, True)

@@ -589,13 +589,21 @@ def organisation(accounts: int, clusters: int) -> tuple[list[Account], list[Clus
     return found, made
 
 
+def organised(url: str, home: Path, accounts: int, clusters: int) -> tuple[Setup, float]:
+    """`organisation(accounts, clusters)` made real: its profiles written under `home`, its clusters
+    created in moto; and the seconds that took (logged)."""
+    members, made = organisation(accounts, clusters)
+    setup = Setup(url, home, members, made)
+    setup.write_profiles()
+    seconds = setup.create_clusters()
+    log(f"org: {clusters} clusters in {accounts} accounts created in {seconds:.1f} s")
+    return setup, seconds
+
+
 def org_scale(url: str, moto: MotoLog, kcm: str, work: Path) -> OrgResult:
     folder = work / "org"
-    accounts, clusters = organisation(ORG_ACCOUNTS, ORG_CLUSTERS)
-    setup = Setup(url, folder / "home", accounts, clusters)
-    setup.write_profiles()
-    setup_seconds = setup.create_clusters()
-    log(f"org: {len(clusters)} clusters in {len(accounts)} accounts created in {setup_seconds:.1f} s")
+    setup, setup_seconds = organised(url, folder / "home", ORG_ACCOUNTS, ORG_CLUSTERS)
+    accounts, clusters = setup.accounts, setup.clusters
     regions = setup.regions()
     variants = [
         Variant("cold", "`--all-accounts`, regions cache cold", cold=True),
