@@ -197,8 +197,15 @@ def eks_cluster(found: dict[str, Any], name: str) -> EksCluster:
         certificate_authority=found.get("certificateAuthority", {}).get("data", ""),
         status=found["status"],
         id=found.get("id"),
-        outpost=found.get("outpostConfig") is not None,
+        outpost=_identified_by_id(found),
     )
+
+
+def _identified_by_id(found: dict[str, Any]) -> bool:
+    """The AWS CLI's rule: an Outposts local cluster (an `outpostConfig` without `etcdInstanceType`;
+    an extended cluster has one) is named to get-token by its id; every other cluster by its name."""
+    config = found.get("outpostConfig")
+    return config is not None and config.get("etcdInstanceType") is None
 
 
 def cluster_names(client: Any) -> list[str]:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kcm.errors import InputError
+from kcm.errors import AwsError, InputError
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"  # v1alpha1 breaks kubectl >= 1.24
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105  # an EKS token's prefix, not a secret
@@ -27,7 +27,7 @@ class EksCluster:
     certificate_authority: str
     status: str
     id: str | None = None
-    outpost: bool = False
+    outpost: bool = False  # an Outposts local cluster: get-token names it by `id`
 
     @property
     def region(self) -> str:
@@ -89,7 +89,12 @@ def entries(
     if proxy_url is not None:
         body["proxy-url"] = proxy_url
     if cluster.outpost:
-        identify = ["--cluster-id", cluster.id or ""]
+        if not cluster.id:  # the AWS CLI would write `--cluster-id null`: no token could come of it
+            raise AwsError(
+                f"cluster {cluster.arn}: an Outposts local cluster whose description has no id; "
+                "nothing was written"
+            )
+        identify = ["--cluster-id", cluster.id]
     else:  # the AWS CLI passes on the name as the user typed it
         identify = ["--cluster-name", requested_name or cluster.name]
     if exec_plugin == "kcm":

@@ -254,42 +254,64 @@ def test_verbose_prints_entries_as_aws_does(world: str, aws: Aws, tmp_path: Path
     assert kcm_entries == aws_entries
 
 
-def test_outposts_cluster_uses_cluster_id_as_aws_cli_does() -> None:
-    """moto drops outpostConfig: the AWS CLI's own entry builder is the oracle, fed a description."""
+OUTPOSTS = {
+    "cloud cluster": None,
+    "local cluster": {"outpostArns": ["arn:aws:outposts:us-west-2:123456789012:outpost/op-1"]},
+    "local cluster, empty config": {},
+    "extended cluster (etcd type)": {
+        "outpostArns": ["arn:aws:outposts:us-west-2:123456789012:outpost/op-1"],
+        "controlPlaneInstanceType": "m5.large",
+        "etcdInstanceType": "m5.large",
+    },
+    "local cluster, etcd type null": {"outpostArns": [], "etcdInstanceType": None},
+}
+
+
+@pytest.mark.parametrize("outpost_config", OUTPOSTS.values(), ids=OUTPOSTS.keys())
+@pytest.mark.parametrize("role_arn", [None, "arn:aws:iam::123456789012:role/r"])
+def test_outposts_rule_is_the_aws_clis(outpost_config: dict[str, Any] | None, role_arn: str | None) -> None:
+    """moto drops outpostConfig: the AWS CLI's own entry builder is the oracle, fed a description,
+    and kcm reads the same description through `aws.eks_cluster`."""
     import argparse
 
     from awscli.customizations.eks.update_kubeconfig import EKSClient
 
-    from kcm import eks
+    from kcm import aws, eks
 
-    description = {
+    description: dict[str, Any] = {
         "name": "edge",
         "id": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
         "arn": "arn:aws:eks:us-west-2:123456789012:cluster/edge",
         "endpoint": "https://edge.example.com",
         "certificateAuthority": {"data": "Q0E="},
         "status": "ACTIVE",
-        "outpostConfig": {"outpostArns": ["arn:aws:outposts:us-west-2:123456789012:outpost/op-1"]},
     }
+    if outpost_config is not None:
+        description["outpostConfig"] = outpost_config
 
     class Session:
         profile = "edge-admin"
 
-    args = argparse.Namespace(
-        cluster_name="edge", role_arn="arn:aws:iam::123456789012:role/r", proxy_url=None
-    )
+    args = argparse.Namespace(cluster_name="edge", role_arn=role_arn, proxy_url=None)
     client = EKSClient(Session(), parsed_args=args)
     client._cluster_description = description
-    cluster = eks.EksCluster(
-        name="edge",
-        arn=description["arn"],
-        endpoint="https://edge.example.com",
-        certificate_authority="Q0E=",
-        status="ACTIVE",
-        id=description["id"],
-        outpost=True,
+    ours = eks.entries(
+        aws.eks_cluster(description, "edge"), requested_name="edge", profile="edge-admin", role_arn=role_arn
     )
-    ours = eks.entries(cluster, requested_name="edge", profile="edge-admin", role_arn=args.role_arn)
     assert ours.user == json.loads(json.dumps(client.get_user_entry()))
     assert ours.cluster == json.loads(json.dumps(client.get_cluster_entry()))
-    assert "--cluster-id" in ours.user["user"]["exec"]["args"]
+
+
+def test_a_local_cluster_without_an_id_is_refused_not_written_as_null() -> None:
+    """The AWS CLI would write `--cluster-id` followed by `null`; kcm says why it cannot."""
+    from kcm import aws, eks
+    from kcm.errors import AwsError
+
+    description = {
+        "name": "edge",
+        "arn": "arn:aws:eks:us-west-2:123456789012:cluster/edge",
+        "status": "ACTIVE",
+        "outpostConfig": {"outpostArns": []},
+    }
+    with pytest.raises(AwsError, match="Outposts local cluster whose description has no id"):
+        eks.entries(aws.eks_cluster(description, "edge"))
