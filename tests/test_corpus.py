@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ruamel.yaml.cyaml import CBaseLoader
+from yaml import CBaseLoader
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kcm import kubeconfig
@@ -363,26 +363,65 @@ def test_both_builders_mean_the_same(path: Path) -> None:
     assert loads(text, path.name).original == (full if isinstance(full, dict) else kubeconfig.new_config())
 
 
-# Every plain scalar YAML 1.1 may read as other than a string, and neighbours that it reads as one.
-PLAIN = (  # noqa: SIM905 (words read better than a list of quoted words)
+# Plain scalars that YAML 1.1 or Go may read as other than a string, and neighbours that stay strings.
+_WORDS = (  # noqa: SIM905 (words read better than a list of quoted words)
     "~ null Null NULL y Y yes Yes YES n N no NO true True TRUE false FALSE on On ON off Off OFF "
-    "0 7 -7 +7 010 0b101 0x1F 0o17 1_000 1:30 1.5 -1.5 .5 1e3 1.0e+3 .inf -.Inf .nan NaN "
-    "nope yesterday only offset tomorrow False0 x1 v1 arn:aws:eks 1.2.3 -- . 0.0.0.0 1x"
+    "0 7 -7 +7 010 08 0b101 -0b11 0x1F +0X1f 0o17 0O7 1_000 1_ _1 0x_1F 1:30 1.5 -1.5 .5 .5_0 ._5 1. "
+    "1e3 1E3 1.0e+3 1e-400 1e400 -1e400 9223372036854775808 18446744073709551615 18446744073709551616 "
+    "-9223372036854775809 0x 0b102 0o8 0x1.8p1 1.5e .e5 + Nan nan inf 2001-12-14 "
+    "nope yesterday only offset tomorrow False0 x1 v1 arn:aws:eks 1.2.3 -- . 0.0.0.0 1x = <<"
 ).split()
+PLAIN = [*_WORDS, "9" * 400, "9" * 5000]
 
 
-def test_quick_builder_resolves_plain_scalars_as_yaml_1_1() -> None:
-    text = "".join(f"k{index}: {word}\n" for index, word in enumerate(PLAIN)) + 'q: "true"\nempty:\n'
+def _number_or_value(value: Any) -> Any:
+    """Go writes a float64 as its shortest decimal: compare numbers as numbers, and keep bool apart."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ("number", float(value))
+    return value
+
+
+@needs_kubectl
+def test_plain_scalars_read_as_kubectl_reads_them(tmp_path: Path) -> None:
+    """Each word, unquoted, in a cluster extension: kubectl prints the value it read as JSON."""
+    words = "".join(f"          k{index}: {word}\n" for index, word in enumerate(PLAIN))
+    text = (
+        "clusters:\n- name: c\n  cluster:\n    server: https://c\n    extensions:\n"
+        f"    - name: words\n      extension:\n{words}"
+    )
+    path = tmp_path / "config"
+    path.write_text(text)
+    run = kubectl_view(path, tmp_path)
+    assert run.returncode == 0, run.stderr
+    theirs = json.loads(run.stdout)["clusters"][0]["cluster"]["extensions"][0]["extension"]
+    ours = loads(text).data["clusters"][0]["cluster"]["extensions"][0]["extension"]
+    for index, word in enumerate(PLAIN):
+        key = f"k{index}"
+        assert _number_or_value(ours[key]) == _number_or_value(theirs[key]), word
     root = CBaseLoader(text).get_single_node()
     quick = kubeconfig._plain_build(root, kubeconfig._Builder(text, "t").error)
-    assert repr(quick) == repr(kubeconfig._Builder(text, "t").build(root))  # repr: nan != nan
-    expected = [resolve_plain(word) for word in PLAIN]
-    assert repr([quick[f"k{index}"] for index in range(len(PLAIN))]) == repr(expected)
-    assert quick["q"] == "true" and quick["empty"] is None and quick["k4"] is True and quick["k9"] is False
+    assert quick == kubeconfig._Builder(text, "t").build(root)
+    assert [resolve_plain(word) for word in PLAIN] == [ours[f"k{i}"] for i in range(len(PLAIN))]
+
+
+@needs_kubectl
+@pytest.mark.parametrize("word", [".inf", "-.Inf", "+.INF", ".nan", ".NaN"])
+def test_infinity_and_nan_are_refused_as_kubectl_refuses_them(word: str, tmp_path: Path) -> None:
+    text = f"current-context: a\nextensions:\n- name: x\n  extension: {{v: {word}}}\n"
+    path = tmp_path / "config"
+    path.write_text(text)
+    assert kubectl_view(path, tmp_path).returncode != 0
+    with pytest.raises(InputError, match=rf"^t:4:18: kubectl cannot read `\{word}` \(JSON has no"):
+        loads(text, "t")
+
+
+def test_a_repeated_key_takes_the_last_value_as_kubectl_does() -> None:
+    assert loads("current-context: a\ncurrent-context: b\n", "t").data["current-context"] == "b"
+    assert loads("clusters:\n- name: a\n  name: b\n", "t").data["clusters"] == [{"name": "b"}]
 
 
 def test_quick_builder_keeps_the_errors() -> None:
-    with pytest.raises(InputError, match=r"t:2:1: duplicate key 'a'"):
-        loads("a: 1\na: 2\n", "t")
     with pytest.raises(InputError, match=r"t:1:3: a mapping key must be a plain value"):
         loads("? [a]\n: 1\n", "t")
+    with pytest.raises(InputError, match=r"t:1:1: a mapping key cannot be null"):
+        loads("~: 1\n", "t")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -16,7 +17,12 @@ from kcm.errors import InputError
 
 def cluster(name: str, account: str = "111111111111", region: str = "eu-west-1") -> EksCluster:
     arn = f"arn:aws:eks:{region}:{account}:cluster/{name}"
-    return EksCluster(name, arn, f"https://{name}.example.com", f"CA-{name}", "ACTIVE")
+    return EksCluster(name, arn, f"https://{name}.example.com", ca(name), "ACTIVE")
+
+
+def ca(name: str) -> str:
+    """A certificate-authority-data value: base64, as kubectl requires (its bytes are no certificate)."""
+    return base64.b64encode(f"CA-{name}".encode()).decode()
 
 
 def wanted(found: EksCluster, profile: str = "team", context: str | None = None) -> Entries:
@@ -84,7 +90,7 @@ def test_an_unmarked_cluster_entry_gets_only_the_facts() -> None:
         "cluster": {
             "server": "https://web.example.com",
             "proxy-url": "http://p",
-            "certificate-authority-data": "CA-web",
+            "certificate-authority-data": ca("web"),
         },
     }
     assert reconcile.origin("clusters", after) is None

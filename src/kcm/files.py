@@ -15,6 +15,7 @@ from typing import Any
 from kcm import kubeconfig, store
 from kcm.errors import InputError
 from kcm.kubeconfig import SECTIONS, Document
+from kcm.schema import name_of
 
 # File references kubectl resolves against the directory of the file that holds them.
 REFERENCES = {
@@ -45,8 +46,8 @@ class View:
                 self.data["current-context"] = doc.data["current-context"]
             for section in SECTIONS:
                 for entry in doc.entries(section):
-                    if (section, entry["name"]) not in self._holder:
-                        self._holder[(section, entry["name"])] = index
+                    if (section, name_of(entry)) not in self._holder:
+                        self._holder[(section, name_of(entry))] = index
                         self.data[section].append(entry)
 
     def find(self, section: str, name: str) -> dict[str, Any] | None:
@@ -69,6 +70,9 @@ class View:
 
     def context(self, name: str) -> dict[str, Any]:
         """The context named `name`, or the one-line error that names the files looked in."""
+        if not name:
+            where = self.path_of("contexts", "") or ", ".join(str(path) for path, _ in self.docs)
+            raise InputError(f"a context without a name cannot be used: give it a name in {where}")
         found = self.find("contexts", name)
         if found is None:
             where = ", ".join(str(path) for path, _ in self.docs)

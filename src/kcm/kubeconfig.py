@@ -8,23 +8,25 @@ the model, or nothing is written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import gc
+import math
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ruamel.yaml.cyaml import CBaseLoader
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from kcm import yamltext
+from kcm import goyaml, schema, yamltext
 from kcm.errors import InputError, KcmError
 from kcm.yamltext import Style
 
 SECTIONS = ("clusters", "contexts", "users")
-_STRINGS = ("apiVersion", "kind", "current-context")
 _INVALID = object()
+_TAG = "tag:yaml.org,2002:"
 _ALIAS_BUDGET = 100_000  # nodes reached through aliases: far above any real file, far below a bomb
 
 
@@ -82,36 +84,69 @@ class _Builder:
 
     def scalar(self, node: ScalarNode) -> Any:
         value: str = node.value
-        explicit = self.text[node.start_mark.index : node.start_mark.index + 1] == "!"
-        if not node.style and not explicit:
-            return yamltext.resolve_plain(value)
-        if explicit and node.tag == "tag:yaml.org,2002:null":
-            return None
+        if self._explicit_tag(node):
+            value = self._tagged(node)
+        elif not node.style:
+            value = yamltext.resolve_plain(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(node, _NOT_JSON.format(node.value))
         return value
 
+    def _explicit_tag(self, node: Node) -> bool:
+        """Whether the text gives `node` a tag (`!!str 12`, `&a !!int "5"`), not only an anchor."""
+        index = node.start_mark.index
+        if self.text.startswith("&", index):  # an anchor comes first: the tag, if any, follows it
+            while index < len(self.text) and not self.text[index].isspace():
+                index += 1
+            while self.text.startswith((" ", "\t"), index):
+                index += 1
+        return self.text.startswith("!", index)
+
+    def _tagged(self, node: ScalarNode) -> Any:
+        """A scalar with an explicit tag, as go-yaml decodes it into plain data."""
+        tag, value = node.tag, node.value
+        if tag == _TAG + "binary":
+            try:
+                return base64.b64decode("".join(value.split()), validate=True).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                raise self.error(node, "!!binary value contains invalid base64 data") from None
+        kinds: dict[str, type | tuple[type, ...]] = {
+            "null": type(None),
+            "bool": bool,
+            "int": int,
+            "float": (int, float),
+        }
+        kind = tag.removeprefix(_TAG) if tag.startswith(_TAG) else None
+        if kind not in kinds:  # !!str, !!timestamp, and tags of the user's own: the text as written
+            return value
+        resolved = yamltext.resolve_plain(value)
+        if not isinstance(resolved, kinds[kind]) or (kind == "int" and isinstance(resolved, bool)):
+            raise self.error(node, f"cannot read {value!r} as a !!{kind}")
+        return float(resolved) if kind == "float" and isinstance(resolved, int) else resolved
+
     def mapping(self, node: MappingNode, aliased: bool) -> dict[Any, Any]:
+        """As go-yaml fills a map: a later key replaces an earlier one, and a `<<` merge, where it
+        stands, sets the keys of its mapping (of the first of a list of them) over those before it."""
         result: dict[Any, Any] = {}
-        merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise self.error(key_node, "a mapping key must be a plain value")
             key = self.scalar(key_node)
+            if key is None:
+                raise self.error(key_node, "a mapping key cannot be null (kubectl cannot read it)")
             value = self.build(value_node, aliased)
             if key == "<<" and not key_node.style:
-                for part in value if isinstance(value, list) else [value]:
+                parts = value if isinstance(value, list) else [value]
+                for part in reversed(parts):
                     if not isinstance(part, dict):
                         raise self.error(value_node, "a YAML merge (<<) must name a mapping")
-                    merged = {**part, **merged}
+                    result.update(part)
                 continue
-            if key in result:
-                raise self.error(key_node, f"duplicate key {key!r}")
             result[key] = value
-        return {**merged, **result} if merged else result
+        return result
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index)
-    return line + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+_NOT_JSON = "kubectl cannot read `{}` (JSON has no infinity or NaN): quote it"
 
 
 @contextlib.contextmanager
@@ -134,26 +169,17 @@ _Parsed = tuple[Node | None, Any, dict[int, int], dict[int, Node]]
 
 
 def _compose(text: str, source: str) -> _Parsed:
-    with _no_gc():
-        return _compose_nodes(text, source)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * goyaml.MAX_DEPTH))  # the builders recurse once per level
+    try:
+        with _no_gc():
+            return _compose_nodes(text, source)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _compose_nodes(text: str, source: str) -> _Parsed:
-    try:
-        root = CBaseLoader(text).get_single_node()
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise InputError(f"{where}: invalid YAML: {problem}") from exc
-    except YAMLError as exc:
-        position = getattr(exc, "position", None)
-        where = source
-        if isinstance(position, int):
-            line, column = _position(text, position)
-            where = f"{source}:{line}:{column}"
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        raise InputError(f"{where}: invalid YAML: {reason}") from exc
+    root = goyaml.compose(text, source)
     if root is None:
         return None, None, {}, {}
     builder = _Builder(text, source)
@@ -161,7 +187,7 @@ def _compose_nodes(text: str, source: str) -> _Parsed:
         if not any(mark in text for mark in _SLOW_MARKS):
             return root, _plain_build(root, builder.error), {}, {}
         data = builder.build(root)
-    except RecursionError as exc:
+    except RecursionError as exc:  # goyaml allows 10,000 levels, and the limit is raised for them
         raise InputError(f"{source}: YAML nested too deeply") from exc
     return root, data, builder.refs, builder.shared
 
@@ -181,7 +207,10 @@ def _plain_build(node: Node, error: Callable[[Node, str], InputError]) -> Any:
         value: str = node.value
         if node.style or (value and value[0] not in _NOT_ONLY_TEXT):
             return value
-        return yamltext.resolve_plain(value)
+        resolved = yamltext.resolve_plain(value)
+        if isinstance(resolved, float) and not math.isfinite(resolved):
+            raise error(node, _NOT_JSON.format(value))
+        return resolved
     if type(node) is SequenceNode:
         return [_plain_build(item, error) for item in node.value]
     result: dict[Any, Any] = {}
@@ -189,51 +218,38 @@ def _plain_build(node: Node, error: Callable[[Node, str], InputError]) -> Any:
         if type(key_node) is not ScalarNode:
             raise error(key_node, "a mapping key must be a plain value")
         key = _plain_build(key_node, error)
-        if key in result:
-            raise error(key_node, f"duplicate key {key!r}")
-        result[key] = _plain_build(value_node, error)
+        if key is None:
+            raise error(key_node, "a mapping key cannot be null (kubectl cannot read it)")
+        result[key] = _plain_build(value_node, error)  # a repeated key: the last one wins, as in go-yaml
     return result
 
 
 def _validate(root: Node | None, data: Any, source: str) -> None:
-    """The shape checks that kubectl and the AWS CLI make, as one-line errors with a position."""
+    """kubectl's refusals (`schema.check`), as one-line errors with a position. A null entry in a
+    list becomes an empty one: kubectl reads both as an entry with no name."""
 
-    def where(node: Node | None) -> str:
+    def where(path: schema.Path) -> tuple[str, str | None]:
+        node = root
+        for part in path:  # through merges and aliases, the nearest node that holds the value
+            if isinstance(node, MappingNode):
+                node = next((v for k, v in reversed(node.value) if k.value == part), node)
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
         if node is None:
-            return source
-        return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            return source, None
+        plain = node.value if isinstance(node, ScalarNode) and not node.style else None
+        return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}", plain
 
-    if data is None or (isinstance(data, str) and data == ""):
+    if data is None:
         return
     if not isinstance(data, dict) or not isinstance(root, MappingNode):
         kind = type(data).__name__
-        raise InputError(f"{where(root)}: not a kubeconfig: the top level is a {kind}, not a mapping")
-    nodes = {key.value: value for key, value in root.value if isinstance(key, ScalarNode)}
-    for key in _STRINGS:
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise InputError(f"{where(nodes.get(key))}: '{key}' must be a string")
-    if data.get("preferences") is not None and not isinstance(data["preferences"], dict):
-        raise InputError(f"{where(nodes.get('preferences'))}: 'preferences' must be a mapping")
+        raise InputError(f"{where(())[0]}: not a kubeconfig: the top level is a {kind}, not a mapping")
     for section in SECTIONS:
         entries = data.get(section)
-        if entries is None:
-            continue
-        node = nodes.get(section)
-        if not isinstance(entries, list) or not isinstance(node, SequenceNode):
-            raise InputError(f"{where(node)}: '{section}' must be a list")
-        first: dict[str, Node] = {}
-        for entry, entry_node in zip(entries, node.value, strict=True):
-            if not isinstance(entry, dict):
-                raise InputError(f"{where(entry_node)}: an entry in '{section}' must be a mapping")
-            name = entry.get("name")
-            if not isinstance(name, str) or not name:
-                raise InputError(f"{where(entry_node)}: an entry in '{section}' has no name")
-            if name in first:
-                line = first[name].start_mark.line + 1
-                raise InputError(
-                    f"{where(entry_node)}: duplicate name {name!r} in '{section}' (also on line {line})"
-                )
-            first[name] = entry_node
+        if isinstance(entries, list) and None in entries:
+            data[section] = [{} if entry is None else entry for entry in entries]
+    schema.check(data, where)
 
 
 def _detect_style(text: str, root: Node | None) -> Style:

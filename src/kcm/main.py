@@ -42,16 +42,16 @@ def main() -> None:
     interpreter (0.1-0.2 s of freeing botocore's models object by object); commands release their locks
     and remove their files in their own `finally` blocks, so nothing waits for exit."""
     gc.set_threshold(100_000, 10, 10)
-    code = fast(sys.argv[1:])
-    if code is None:
-        from kcm import cli
-
-        code = cli.run()
     try:
+        code = fast(sys.argv[1:])
+        if code is None:
+            from kcm import cli
+
+            code = cli.run()
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:  # `kcm list | head`: the reader left; as any CLI, end quietly
-        code = code or 1
+        code = 141  # what a shell reports for a command ended by SIGPIPE
     os._exit(code)
 
 

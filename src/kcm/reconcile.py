@@ -17,6 +17,7 @@ from typing import Any
 from kcm.eks import Entries
 from kcm.errors import InputError
 from kcm.kubeconfig import Document
+from kcm.schema import name_of
 
 MARK = "kcm"
 ALIAS = "alias"  # in a context's mark: the name the user gave it with `kcm rename`, kept by every sync
@@ -127,7 +128,7 @@ def _cluster_facts(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str
 class _Planner:
     def __init__(self, current: dict[str, Any]) -> None:
         self.existing: dict[str, dict[str, dict[str, Any]]] = {
-            section: {e["name"]: e for e in current.get(section) or [] if isinstance(e, dict)}
+            section: {name_of(e): e for e in current.get(section) or [] if isinstance(e, dict)}
             for section in BODY
         }
         self.changes: dict[tuple[str, str], Change] = {}
@@ -309,7 +310,8 @@ def merge(current: dict[str, Any], sources: Iterable[tuple[str, dict[str, Any]]]
     for label, data in sources:
         renamed: dict[str, dict[str, str]] = {section: {} for section in BODY}
         for section in _ORDER:
-            theirs = [e for e in data.get(section) or [] if isinstance(e, dict) and "name" in e]
+            # an entry with no name is kubectl's "" and cannot be named by any context: never written
+            theirs = [e for e in data.get(section) or [] if isinstance(e, dict) and name_of(e)]
             for entry in theirs:
                 if section == "contexts":
                     entry = _pointed(entry, renamed)

@@ -5,6 +5,7 @@ Pure string work: no parser. `kubeconfig.py` splices what this renders into a fi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,49 +41,59 @@ _BLOCK_UNSAFE = set("#'\"`\\")
 _FLOW_UNSAFE = _BLOCK_UNSAFE | set(",[]{}:")
 
 
+_GO_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+    **dict.fromkeys(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"], True),
+    **dict.fromkeys(["n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"], False),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+}
+# Go's ParseInt with base 0 (after go-yaml strips every `_`): sign, then a base prefix or a leading 0.
+_GO_INT = re.compile(r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]+)|([0-9]+))")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_LONE_UNDERSCORE = re.compile(r"(?<![0-9])_|_(?![0-9])")
+_INT64 = range(-(2**63), 2**64)  # int64, and uint64 above it
+
+
 def resolve_plain(text: str) -> Any:
-    """The value YAML 1.1 gives an unquoted scalar, as kubectl reads it."""
-    if _YAML11_NULL.match(text):
-        return None
-    if _YAML11_BOOL.match(text):
-        return text.lower() in ("y", "yes", "true", "on")
-    if _YAML11_INT.match(text):
-        return _to_int(text)
-    if _YAML11_FLOAT.match(text):
-        return _to_float(text)
+    """The value go-yaml v2 (kubectl's YAML reader) gives an unquoted scalar: YAML 1.1's words for
+    null and booleans, Go's integer syntax, floats; everything else (`1:20`, dates, numbers too big
+    for a float64) stays a string."""
+    if text in _GO_WORDS:
+        return _GO_WORDS[text]
+    if text[0] not in "+-.0123456789":
+        return text
+    plain = text.replace("_", "")
+    if text[0] == ".":  # go-yaml hands these to ParseFloat as written, where `_` must stand between digits
+        if _GO_FLOAT.fullmatch(plain) and not _LONE_UNDERSCORE.search(text):
+            return float(plain)
+        return text
+    found = _GO_INT.fullmatch(plain)
+    if found and len(plain) <= 80:  # 64 binary digits at most; longer never fits
+        sign, hexa, octal, binary, old_octal, decimal = found.groups()
+        value = int(
+            hexa or octal or binary or old_octal or decimal,
+            16 if hexa else 8 if octal else 2 if binary else 8 if old_octal else 10,
+        )
+        value = -value if sign == "-" else value
+        if value in _INT64 and not (value >= 2**63 and sign):  # ParseUint takes no sign
+            return value
+    if _GO_FLOAT.fullmatch(plain):
+        number = float(plain)
+        if not math.isinf(number):  # out of a float64's range: Go's ParseFloat fails, a string stays
+            return number
     return text
 
 
-def _to_int(text: str) -> int:
-    digits = text.replace("_", "")
-    sign = -1 if digits.startswith("-") else 1
-    digits = digits.lstrip("+-")
-    if ":" in digits:
-        total = 0
-        for part in digits.split(":"):
-            total = total * 60 + int(part)
-        return sign * total
-    for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
-        if digits.startswith(prefix):
-            return sign * int(digits[2:], base)
-    if len(digits) > 1 and digits.startswith("0"):
-        return sign * int(digits, 8)
-    return sign * int(digits)
-
-
-def _to_float(text: str) -> float:
-    digits = text.replace("_", "").lower()
-    if digits.endswith("nan"):
-        return float("nan")
-    if digits.endswith("inf"):
-        return float("-inf") if digits.startswith("-") else float("inf")
-    if ":" in digits:
-        sign = -1.0 if digits.startswith("-") else 1.0
-        total = 0.0
-        for part in digits.lstrip("+-").split(":"):
-            total = total * 60 + float(part)
-        return sign * total
-    return float(digits)
+def yaml11_plain(text: str) -> bool:
+    """Whether YAML 1.1 itself (PyYAML, other readers) reads an unquoted `text` as other than a string."""
+    return bool(
+        _YAML11_NULL.match(text)
+        or _YAML11_BOOL.match(text)
+        or _YAML11_INT.match(text)
+        or _YAML11_FLOAT.match(text)
+    )
 
 
 def _plain_ok(text: str, flow: bool) -> bool:
@@ -91,7 +102,7 @@ def _plain_ok(text: str, flow: bool) -> bool:
     unsafe = _FLOW_UNSAFE if flow else _BLOCK_UNSAFE
     if any(ch.isspace() or ch in unsafe for ch in text) or text.endswith(":"):
         return False
-    return resolve_plain(text) == text and not _AMBIGUOUS.match(text)
+    return resolve_plain(text) == text and not yaml11_plain(text) and not _AMBIGUOUS.match(text)
 
 
 def scalar(value: Any, flow: bool = False) -> str:

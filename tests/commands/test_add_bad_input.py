@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VENV_BIN, Aws
+from tests.test_corpus import KUBECTL, kubectl_view
 
 BAD_FILES: dict[str, tuple[bytes, str]] = {
     "unparsable": (b"apiVersion: v1\nclusters: [\n", "config:3:1: invalid YAML"),
@@ -16,18 +17,52 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "root-is-a-string": (b"hello\n", "not a kubeconfig: the top level is a str"),
     "clusters-is-a-mapping": (b"clusters:\n  a: b\n", "config:2:3: 'clusters' must be a list"),
     "contexts-is-a-string": (b"contexts: nope\n", "config:1:11: 'contexts' must be a list"),
-    "entry-not-a-mapping": (b"users:\n- just-a-name\n", "config:2:3: an entry in 'users' must be a mapping"),
-    "entry-without-name": (
-        b"clusters:\n- cluster: {server: x}\n",
-        "config:2:3: an entry in 'clusters' has no name",
+    "entry-not-a-mapping": (
+        b"users:\n- just-a-name\n",
+        "config:2:3: 'users[0]' must be a mapping, found a string 'just-a-name'",
+    ),
+    "name-not-a-string": (
+        b"clusters:\n- name: yes\n",
+        "config:2:9: 'clusters[0].name' must be a string, found a boolean `yes`: quote it",
+    ),
+    "name-a-number": (
+        b"users:\n- name: 1\n",
+        "config:2:9: 'users[0].name' must be a string, found a number `1`",
     ),
     "duplicate-names": (
         b"contexts:\n- name: a\n  context: {}\n- name: a\n  context: {}\n",
         "config:4:3: duplicate name 'a' in 'contexts' (also on line 2)",
     ),
+    "two-nameless-entries": (
+        b"contexts:\n- context: {}\n- name: null\n",
+        "config:3:3: duplicate name '' in 'contexts' (also on line 2)",
+    ),
     "current-context-not-string": (
         b"current-context: [a]\n",
-        "config:1:18: 'current-context' must be a string",
+        "config:1:18: 'current-context' must be a string, found a list",
+    ),
+    "server-a-number": (
+        b"clusters:\n- name: a\n  cluster: {server: 0x1F}\n",
+        "config:3:21: 'clusters[0].cluster.server' must be a string, found a number `0x1F`: quote it",
+    ),
+    "bool-field-a-string": (
+        b"clusters:\n- name: a\n  cluster: {insecure-skip-tls-verify: 'yes'}\n",
+        "'clusters[0].cluster.insecure-skip-tls-verify' must be true or false, found a string 'yes'",
+    ),
+    "ca-data-not-base64": (
+        b"clusters:\n- name: a\n  cluster: {certificate-authority-data: YWJjZA}\n",
+        "config:3:41: 'clusters[0].cluster.certificate-authority-data' is not base64",
+    ),
+    "exec-args-a-string": (
+        b"users:\n- name: a\n  user: {exec: {command: aws, args: eks}}\n",
+        "'users[0].user.exec.args' must be a list, found a string 'eks'",
+    ),
+    "kind-not-config": (b"kind: config\n", "config:1:7: 'kind' must be 'Config', found 'config'"),
+    "api-version-v2": (b"apiVersion: v2\n", "config:1:13: 'apiVersion' must be 'v1', found 'v2'"),
+    "infinity": (b"current-context: .inf\n", "config:1:18: kubectl cannot read `.inf`"),
+    "too-deep": (
+        b"a: " + b"[" * 50_000 + b"]" * 50_000 + b"\n",
+        "config:1:10004: invalid YAML: exceeded max depth of 10000",
     ),
     "alias-bomb": (
         b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
@@ -43,8 +78,15 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
         "config: not a text file (invalid UTF-8 at byte 0)",
     ),
     "nul-byte": (b"apiVersion: v1\x00\n", "config:1:15: invalid YAML: control characters are not allowed"),
-    "two-documents": (b"a: 1\n---\nb: 2\n", "config:2:1: invalid YAML: but found another document"),
-    "duplicate-key": (b"apiVersion: v1\napiVersion: v2\n", "config:2:1: duplicate key 'apiVersion'"),
+    "yaml-1.2": (b"%YAML 1.2\n---\na: 1\n", "invalid YAML: found incompatible YAML document"),
+    "duplicate-key-last-wins": (
+        b"apiVersion: v1\napiVersion: v2\n",
+        "config:2:13: 'apiVersion' must be 'v1', found 'v2'",
+    ),
+    "question-mark-in-flow": (
+        b"users:\n- name: u\n  user: {exec: {command: x, args: [https://x/p?a=b]}}\n",
+        "invalid YAML",
+    ),
 }
 
 
@@ -61,6 +103,14 @@ def _assert_one_line_error(run: subprocess.CompletedProcess[str], expected: str)
     assert lines[0].startswith("kcm: ")
     assert expected in lines[0], lines[0]
     assert "Traceback" not in run.stderr + run.stdout
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
+def test_kubectl_refuses_every_bad_file_too(tmp_path: Path) -> None:
+    for name, (content, _) in BAD_FILES.items():
+        config = tmp_path / name
+        config.write_bytes(content)
+        assert kubectl_view(config, tmp_path).returncode != 0, name
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))

@@ -106,3 +106,25 @@ def test_list_never_imports_boto3_or_typer(files: tuple[Path, Path]) -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "web" in result.stdout and 'Switched to context "lab".' in result.stdout
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`kcm list | head -1`: the pipe closes while kcm writes; it ends quietly, as SIGPIPE would."""
+    config = tmp_path / "config"
+    config.write_text(
+        "contexts:\n"
+        + "".join(f"- name: context-{i:05}\n  context: {{cluster: c, user: u}}\n" for i in range(20000))
+    )
+    kcm = Path(sys.executable).parent / "kcm"
+    run = subprocess.run(  # noqa: S602 (a pipeline is the point)
+        f"'{kcm}' list --kubeconfig '{config}' | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode in (0, 141)  # 0 when the pipe took everything before head left
+    assert run.stderr == ""
+    assert run.stdout.startswith("CURRENT")

@@ -380,7 +380,7 @@ def test_a_cached_token_imports_next_to_nothing(aws: Aws) -> None:
         f"assert main.fast({args!r}) == 0\n"
         "new = set(sys.modules) - before\n"
         "heavy = sorted(m for m in new if m.split('.')[0] in "
-        "('boto3', 'botocore', 'urllib3', 'typer', 'click', 'pydantic', 'rich', 'ruamel', 'platformdirs', "
+        "('boto3', 'botocore', 'urllib3', 'typer', 'click', 'pydantic', 'rich', 'yaml', 'platformdirs', "
         "'json', 'typing', 're', 'dataclasses', 'pathlib', 'hashlib', 'datetime', 'collections'))\n"
         "print(heavy, file=sys.stderr)\n"
         "sys.exit(1 if heavy else 0)\n"

@@ -13,6 +13,7 @@ from kcm import files, kubeconfig, paths, reconcile, store
 from kcm.errors import InputError
 from kcm.files import View
 from kcm.kubeconfig import Document
+from kcm.schema import name_of
 
 
 @dataclass
@@ -53,7 +54,7 @@ def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
         for name in names:
             view.context(name)
         going = set(names)
-        staying = [c.get("context") or {} for c in view.data["contexts"] if c["name"] not in going]
+        staying = [c.get("context") or {} for c in view.data["contexts"] if name_of(c) not in going]
         for name in dict.fromkeys(names):
             body = view.context(name).get("context") or {}
             _holder(view, "contexts", name).remove("contexts", name)

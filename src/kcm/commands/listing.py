@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kcm import eks, files, paths, reconcile
+from kcm.schema import name_of
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,15 @@ def rows(kubeconfig_path: str | None = None) -> list[ContextRow]:
         arn = eks.cluster_arn(cluster)
         result.append(
             ContextRow(
-                name=entry["name"],
-                current=entry["name"] == data["current-context"],
+                name=name_of(entry),
+                current=bool(name_of(entry)) and name_of(entry) == data["current-context"],
                 cluster=cluster,
                 user=str(body.get("user") or ""),
                 namespace=str(body.get("namespace") or ""),
                 account=arn[1] if arn else str(record.get("account") or ""),
                 region=arn[0] if arn else str(record.get("region") or ""),
                 managed=bool(record),
-                file=str(view.path_of("contexts", entry["name"])),
+                file=str(view.path_of("contexts", name_of(entry))),
             )
         )
     return result
