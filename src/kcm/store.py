@@ -40,10 +40,30 @@ def read_text(path: Path) -> str | None:
         raise InputError(f"{path}: is a directory, not a kubeconfig file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    codec = _codec(data)
     try:
-        return data.decode("utf-8")
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a text file (invalid UTF-8 at byte {exc.start})") from None
+        name = "UTF-8" if codec == "utf-8" else "UTF-16"
+        raise InputError(f"{path}: not a text file (invalid {name} at byte {exc.start})") from None
+
+
+_UTF16 = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def _codec(data: bytes) -> str:
+    """UTF-8, or UTF-16 when the bytes start with its BOM (Windows PowerShell's `>` writes it; kubectl
+    reads it). The BOM is decoded too: the text starts with U+FEFF, as a UTF-8 file with a BOM does."""
+    return _UTF16.get(data[:2], "utf-8")
+
+
+def _target_codec(target: Path) -> str:
+    """A file is written back in the encoding it has."""
+    try:
+        with target.open("rb") as stream:
+            return _codec(stream.read(2))
+    except OSError:
+        return "utf-8"
 
 
 def _temp_name(target: Path, pid: int) -> str:
@@ -84,10 +104,11 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
         info = None
     file_mode = mode if mode is not None else (info.st_mode & 0o7777 if info else 0o600)
     temp = directory / _temp_name(target, os.getpid())
+    codec = _target_codec(target) if info is not None else "utf-8"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream.write(text.encode("utf-8"))
+            stream.write(text.encode(codec))
             stream.flush()
             os.fchmod(stream.fileno(), file_mode)
             if info is not None and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):

@@ -108,3 +108,23 @@ def test_merge_never_writes_a_nameless_entry(config: Path, tmp_path: Path) -> No
     assert all(
         entry.get("name") for section in ("clusters", "contexts", "users") for entry in merged[section]
     )
+
+
+@needs_kubectl
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_kubeconfig_is_read_and_written_back_in_utf16(codec: str, aws: Aws, tmp_path: Path) -> None:
+    """PowerShell's `kubectl config view --raw > config` writes UTF-16 with a BOM; kubectl reads it."""
+    config = tmp_path / "config"
+    config.write_bytes("\ufeff".encode(codec) + OIDC.encode(codec))
+    assert kubectl_view(config, tmp_path).returncode == 0
+    listed = _kcm("list", "--kubeconfig", str(config), "-o", "json", cwd=tmp_path)
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["tools", ""]
+    aws.cluster("prod")
+    run = _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = config.read_bytes()
+    assert data.startswith("\ufeff".encode(codec))
+    assert "cluster/prod" in data.decode(codec)
+    view = kubectl_view(config, tmp_path)
+    assert view.returncode == 0, view.stderr
+    assert len(json.loads(view.stdout)["contexts"]) == 3
