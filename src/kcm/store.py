@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,22 +31,76 @@ BACKUPS_KEPT = 5
 _TEMP_TAG = ".kcm-"
 
 
+MAX_BYTES = 256 * 1024 * 1024  # a 5,000-cluster kubeconfig is 12 MB: anything this big is not one
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _is_devnull(info: os.stat_result) -> bool:
+    with contextlib.suppress(OSError):
+        null = os.stat(os.devnull)
+        return stat.S_ISCHR(info.st_mode) and info.st_rdev == null.st_rdev
+    return False
+
+
 def read_text(path: Path) -> str | None:
-    """The file's text exactly as stored (newlines untouched), or None when it does not exist."""
+    """The file's text exactly as stored (newlines untouched), or None when it does not exist.
+
+    Only a regular file is read (and /dev/null, as empty, as kubectl reads it): a FIFO is opened without
+    waiting for a writer and refused, a device is refused, and at most `MAX_BYTES` are read."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a kubeconfig file") from None
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
+            check_replaceable(path)
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory, not a kubeconfig file")
+        if _is_devnull(info):
+            return ""
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: is {_kind(info.st_mode)}, not a regular file; kcm reads only files")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise InputError(f"{path}: larger than {MAX_BYTES >> 20} MiB: not a kubeconfig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     codec = _codec(data)
     try:
         return data.decode(codec)
     except UnicodeDecodeError as exc:
         name = "UTF-8" if codec == "utf-8" else "UTF-16"
         raise InputError(f"{path}: not a text file (invalid {name} at byte {exc.start})") from None
+
+
+def check_replaceable(target: Path) -> None:
+    """kcm replaces only regular files: never a device (as root, /dev/null), a FIFO or a socket."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{target}: is {_kind(info.st_mode)}, not a regular file; kcm changes only files")
 
 
 _UTF16 = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
@@ -98,6 +153,7 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
     """Replace `target` with `text`: temp file beside it, fsync, rename; keeps mode and owner."""
     directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
+    check_replaceable(target)
     try:
         info: os.stat_result | None = target.stat()
     except FileNotFoundError:
@@ -233,6 +289,7 @@ def edit(
     if not write:
         yield Edit(path, target, read_text(target))
         return
+    check_replaceable(target)  # before the lock: /dev/null.lock is not to be made either
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
