@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test lint types bench clean
+.PHONY: help install demo test lint types fuzz bench clean
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -26,6 +26,10 @@ types: $(STAMP)  ## mypy --strict on src
 
 test: lint types  ## lint, types and the whole test suite
 	$(VENV)/bin/pytest
+
+fuzz: $(STAMP)  ## thousands of generated kubeconfigs, kcm vs the real kubectl (KCM_FUZZ_EXAMPLES=5000)
+	KCM_FUZZ_EXAMPLES=$${KCM_FUZZ_EXAMPLES:-5000} $(VENV)/bin/pytest -q -s -p no:cacheprovider \
+		tests/test_kubectl_parity.py -k reads_and_edits
 
 bench: $(STAMP)  ## benchmarks side by side with kubectl and aws; writes bench/results.md
 	$(PY) bench/run.py

@@ -99,6 +99,8 @@ def check_replaceable(target: Path) -> None:
         info = os.stat(target)
     except OSError:
         return
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{target}: is a directory, not a kubeconfig file")
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{target}: is {_kind(info.st_mode)}, not a regular file; kcm changes only files")
 
