@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -110,10 +113,12 @@ def test_a_lock_held_too_long_is_named_in_one_line(aws: Aws, tmp_path: Path) -> 
         holder.kill()
         holder.wait()
     assert run.returncode == 4
-    assert run.stderr.strip() == (
-        f"kcm: {config}.lock: locked by PID {holder.pid} on {os.uname().nodename} (for 1s); waited 1s "
-        "(delete the lock file if no kcm or kubectl is running)"
-    ) or run.stderr.strip().startswith(f"kcm: {config}.lock: locked by PID {holder.pid}")
+    host = os.uname().nodename
+    assert re.fullmatch(
+        rf"kcm: {re.escape(str(config))}\.lock: locked by kcm \(PID {holder.pid} on {host}, running\) "
+        r"for \ds; waited 1s \(`kcm unlock` removes it if no kcm or kubectl is running\)",
+        run.stderr.strip(),
+    ), run.stderr
     assert config.read_text() == START
 
 
@@ -173,3 +178,160 @@ def test_twelve_kcm_and_six_kubectl_writers_lose_no_entry(aws: Aws, tmp_path: Pa
     assert names == {f"kcm-{i}" for i in range(12)} | {f"kubectl-{i}" for i in range(6)}
     assert len(data["clusters"]) == 12
     assert leftovers(tmp_path) == []
+
+
+@needs_kubectl
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGQUIT], ids=["KILL", "QUIT"])
+def test_a_signal_to_the_whole_process_group_leaves_no_lock(number: int, aws: Aws, tmp_path: Path) -> None:
+    """What a cancelled CI job, `timeout -s KILL` or an OOM kill of the group do, sent while kcm holds
+    the lock: the watchdog lives in a session of its own and cleans up; kubectl can write at once."""
+    aws.cluster("a")
+    config = tmp_path / "config"
+    # big enough that kcm holds the lock for a while (it parses and checks the file under it)
+    config.write_text(START + "".join(f"# {'x' * 60}\n" for _ in range(20000)))
+    lock = tmp_path / "config.lock"
+    for attempt in range(6):
+        process = subprocess.Popen(
+            [str(VENV_BIN / "kcm"), "add", "a", "--alias", f"g{attempt}", "--kubeconfig", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own group, as a CI job's shell is: killpg reaches all of it
+        )
+        deadline = time.monotonic() + 30
+        while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        held = lock.exists()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+        process.wait()
+        deadline = time.monotonic() + 3
+        while leftovers(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert leftovers(tmp_path) == [], f"attempt {attempt} (killed {'in' if held else 'outside'} the lock)"
+        edit = subprocess.run(
+            [
+                str(KUBECTL),
+                "--kubeconfig",
+                str(config),
+                "config",
+                "set-context",
+                f"k{attempt}",
+                "--cluster=x",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert edit.returncode == 0, edit.stderr
+        config.write_text(START + "".join(f"# {'x' * 60}\n" for _ in range(20000)))
+
+
+@pytest.mark.slow
+def test_a_kcm_lock_is_never_seen_empty(aws: Aws, tmp_path: Path) -> None:
+    """The lock file appears with its holder written in it (a hard link to a finished file): a reader
+    never finds a kcm lock that names no one, so one left by a crash can always be reclaimed."""
+    for index in range(6):
+        aws.cluster(f"c{index}")
+    config = tmp_path / "config"
+    config.write_text(START)
+    lock = tmp_path / "config.lock"
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(FileNotFoundError):
+                seen.append(lock.read_bytes())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        writers = [kcm("add", f"c{i}", "--alias", f"w{i}", "--kubeconfig", str(config)) for i in range(6)]
+        for process in writers:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen, "the watcher saw no lock at all"
+    assert all(re.fullmatch(rb"\d+\n[^\n]+\n", content) for content in seen), {c for c in seen}
+
+
+def test_an_old_empty_lock_is_named_at_once_and_kcm_unlock_removes_it(aws: Aws, tmp_path: Path) -> None:
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    config.write_text(START)
+    lock = tmp_path / "config.lock"
+    lock.write_text("")
+    old = time.time() - 300
+    os.utime(lock, (old, old))
+    started = time.monotonic()
+    run = subprocess.run(
+        [str(VENV_BIN / "kcm"), "add", "prod", "--kubeconfig", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert time.monotonic() - started < 10  # not the 30 s timeout
+    assert run.returncode == 4
+    assert re.fullmatch(
+        rf"kcm: {re.escape(str(lock))}: an empty lock file left 30\ds ago, most likely by a kubectl that "
+        r"crashed while writing; `kcm unlock` removes it",
+        run.stderr.strip(),
+    ), run.stderr
+    unlock = subprocess.run(
+        [str(VENV_BIN / "kcm"), "unlock", "--kubeconfig", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unlock.returncode == 0, unlock.stderr
+    assert "removed, it was held by kubectl (an empty lock file)" in unlock.stdout
+    assert not lock.exists()
+    assert config.read_text() == START
+
+
+def test_kcm_unlock_never_removes_a_live_holders_lock(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(START)
+    lock = tmp_path / "config.lock"
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        lock.write_text(f"{holder.pid}\n{os.uname().nodename}\n")
+        run = subprocess.run(
+            [str(VENV_BIN / "kcm"), "unlock", "--kubeconfig", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 4
+    assert "running) for" in run.stderr and "not removed" in run.stderr
+    assert lock.exists()
+    again = subprocess.run(
+        [str(VENV_BIN / "kcm"), "unlock", "--kubeconfig", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0 and "no longer running" in again.stdout and not lock.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "-1", "inf-ish"])
+def test_a_bad_lock_timeout_is_one_line(value: str, aws: Aws, tmp_path: Path) -> None:
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    config.write_text(START)
+    run = subprocess.run(
+        [str(VENV_BIN / "kcm"), "add", "prod", "--kubeconfig", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KCM_LOCK_TIMEOUT": value},
+    )
+    assert run.returncode == 2
+    assert run.stderr == f"kcm: KCM_LOCK_TIMEOUT={value!r}: give a number of seconds, 0 or more\n"
+    assert config.read_text() == START

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kcm.errors import KcmError
+
 DAY = 24 * 3600
 
 
@@ -35,13 +37,11 @@ def get(kind: str, key: str, max_age: float) -> Any:
 
 def put(kind: str, key: str, value: Any) -> None:
     """Store `value`; a cache that cannot be written is no reason to fail the run."""
-    from kcm import store
+    from kcm import folders, store
 
     path = _path(kind, key)
     try:
-        for directory in (folder(), path.parent):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(directory, 0o700)
+        folders.private(path.parent)
         store.write_atomic(path, json.dumps({"saved": time.time(), "value": value}), mode=0o600)
-    except OSError:
+    except (OSError, KcmError):  # a full disk, a folder of another user, a FIFO in the way
         pass

@@ -513,6 +513,18 @@ def undo(
     output.out(store.undo(paths.kubeconfig_paths(kubeconfig)[0], force=force))
 
 
+@app.command(help=COMMANDS["unlock"])
+def unlock(
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="The kubeconfig file (default: the KUBECONFIG list).")
+    ] = None,
+) -> None:
+    from kcm import lock, paths
+
+    for path in paths.kubeconfig_paths(kubeconfig):
+        output.out(lock.unlock(path.with_name(path.name + ".lock")))
+
+
 def run() -> int:
     """Run the typer app on sys.argv; its exit status (kcm.main ends the process)."""
     try:

@@ -25,3 +25,7 @@ class LockError(KcmError):
     """Another writer holds the kubeconfig lock for longer than we wait."""
 
     exit_code = 4
+
+
+class WriteError(KcmError, OSError):
+    """A file could not be written (a full disk, a read-only folder); the old file is untouched."""

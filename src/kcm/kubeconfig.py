@@ -14,7 +14,6 @@ import contextlib
 import copy
 import gc
 import math
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -169,13 +168,8 @@ _Parsed = tuple[Node | None, Any, dict[int, int], dict[int, Node]]
 
 
 def _compose(text: str, source: str) -> _Parsed:
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * goyaml.MAX_DEPTH))  # the builders recurse once per level
-    try:
-        with _no_gc():
-            return _compose_nodes(text, source)
-    finally:
-        sys.setrecursionlimit(limit)
+    with _no_gc():
+        return _compose_nodes(text, source)
 
 
 def _compose_nodes(text: str, source: str) -> _Parsed:
@@ -245,11 +239,18 @@ def _validate(root: Node | None, data: Any, source: str) -> None:
     if not isinstance(data, dict) or not isinstance(root, MappingNode):
         kind = type(data).__name__
         raise InputError(f"{where(())[0]}: not a kubeconfig: the top level is a {kind}, not a mapping")
+    _null_entries_as_empty(data)
+    schema.check(data, where)
+
+
+def _null_entries_as_empty(data: Any) -> None:
+    """kubectl reads a null entry in a list as an entry with no name: `{}` in kcm's data."""
+    if not isinstance(data, dict):
+        return
     for section in SECTIONS:
         entries = data.get(section)
         if isinstance(entries, list) and None in entries:
             data[section] = [{} if entry is None else entry for entry in entries]
-    schema.check(data, where)
 
 
 def _detect_style(text: str, root: Node | None) -> Style:
@@ -358,6 +359,7 @@ class Document:
         text = self._render()
         try:
             data = _compose(text, self.source)[1]
+            _null_entries_as_empty(data)
         except InputError:
             data = _INVALID
         if data != self.data:

@@ -113,9 +113,9 @@ def _parsed(target: Path) -> bytes:
         if text is None:
             return b""
         data = kubeconfig.plain_data(text, str(target))
-    except Exception:  # the parent parses again and reports it, with the lock held
-        return b""
-    return marshal.dumps((digest(text), data))
+        return marshal.dumps((digest(text), data))
+    except Exception:  # the parent parses again and reports it, with the lock held; marshal refuses
+        return b""  # data nested past 2,000 levels, which kubectl reads: the parent parses it then
 
 
 def _send(fd: int, payload: bytes) -> None:

@@ -11,7 +11,6 @@ dies without doing so (SIGKILL included): no crash leaves a lock that blocks kub
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import json
@@ -24,9 +23,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcm.errors import InputError, KcmError, LockError
+from kcm import folders
+from kcm.errors import InputError, KcmError, WriteError
+from kcm.lock import Lock
 
-LOCK_TIMEOUT = float(os.environ.get("KCM_LOCK_TIMEOUT", "30"))
+
+def lock_timeout() -> float:
+    """How long to wait for a lock: KCM_LOCK_TIMEOUT seconds (30 when unset)."""
+    text = os.environ.get("KCM_LOCK_TIMEOUT", "").strip() or "30"
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise InputError(f"KCM_LOCK_TIMEOUT={text!r}: give a number of seconds, 0 or more")
+    return seconds
+
+
 BACKUPS_KEPT = 5
 _TEMP_TAG = ".kcm-"
 
@@ -154,8 +167,11 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
 def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
     """Replace `target` with `text`: temp file beside it, fsync, rename; keeps mode and owner."""
     directory = target.parent
-    directory.mkdir(parents=True, exist_ok=True)
     check_replaceable(target)
+    try:
+        folders.create(directory)
+    except OSError as exc:
+        raise WriteError(f"{directory}: cannot create folder: {exc.strerror or exc}") from None
     try:
         info: os.stat_result | None = target.stat()
     except FileNotFoundError:
@@ -163,7 +179,10 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
     file_mode = mode if mode is not None else (info.st_mode & 0o7777 if info else 0o600)
     temp = directory / _temp_name(target, os.getpid())
     codec = _target_codec(target) if info is not None else "utf-8"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise WriteError(f"{target}: cannot write: {exc.strerror}; the file is unchanged") from None
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(text.encode(codec))
@@ -174,9 +193,11 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
                     os.fchown(stream.fileno(), info.st_uid, info.st_gid)
             os.fsync(stream.fileno())
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        if isinstance(exc, OSError) and not isinstance(exc, KcmError):  # ENOSPC, EDQUOT, EROFS, EIO
+            raise WriteError(f"{target}: cannot write: {exc.strerror}; the file is unchanged") from None
         raise
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
@@ -188,21 +209,33 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
 @contextlib.contextmanager
 def watchdog(cleanup: Callable[[int], None]) -> Iterator[None]:
     """A forked child that runs `cleanup(our pid)` once this process is gone, however it went (SIGKILL
-    too): it waits for the end of a pipe only we hold to close. Signals that end us do not end it."""
+    too): it waits for the end of a pipe only we hold to close. It runs in a session of its own, so a
+    signal to our whole process group (a cancelled CI job, `timeout -s KILL`, a terminal closed) does
+    not reach it; it ignores the signals that end us by name."""
     read_end, write_end = os.pipe()
+    ready_read, ready_write = os.pipe()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(write_end)
-            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.close(ready_read)
+            os.setsid()
+            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(number, signal.SIG_IGN)
+            os.write(ready_write, b".")
+            os.close(ready_write)
             while os.read(read_end, 64):
                 pass
             cleanup(parent)
         finally:
             os._exit(0)
     os.close(read_end)
+    os.close(ready_write)
+    try:  # until the watchdog is out of our group, a signal to the group would end it with us
+        os.read(ready_read, 1)
+    finally:
+        os.close(ready_read)
     try:
         yield
     finally:
@@ -223,17 +256,6 @@ def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
             for entry in os.scandir(directory):
                 if entry.name.startswith(".") and mark in entry.name and entry.name.endswith(".tmp"):
                     os.unlink(entry.path)
-
-
-def _lock_holder(lock_path: Path) -> str:
-    try:
-        lines = lock_path.read_text().splitlines()
-        age = time.time() - lock_path.stat().st_mtime
-    except (OSError, ValueError):
-        return "another process"
-    if len(lines) >= 2 and lines[0].isdigit():
-        return f"PID {lines[0]} on {lines[1]} (for {age:.0f}s)"
-    return f"kubectl or another tool (for {age:.0f}s)"
 
 
 @dataclass
@@ -257,14 +279,9 @@ def _backup_folder(target: Path) -> Path:
     return backups_dir() / f"{target.name}-{digest}"
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-
-
-def _save_backup(target: Path, before: str | None, after: str) -> None:
-    folder = _backup_folder(target)
-    _private_dir(folder)
+def _save_backup(target: Path, before: str | None, after: str) -> str:
+    """Keep `before` for `kcm undo`; returns the backup's stamp."""
+    folder = folders.private(_backup_folder(target))
     stamp = f"{time.time_ns():020d}"
     meta = {
         "path": str(target),
@@ -276,14 +293,38 @@ def _save_backup(target: Path, before: str | None, after: str) -> None:
     write_atomic(folder / f"{stamp}.json", json.dumps(meta), mode=0o600)
     stamps = sorted({p.stem for p in folder.glob("*.json")})
     for old in stamps[:-BACKUPS_KEPT]:
-        for suffix in (".yaml", ".json"):
-            with contextlib.suppress(FileNotFoundError):
-                (folder / f"{old}{suffix}").unlink()
+        _drop_backup(folder, old)
+    return stamp
+
+
+def _drop_backup(folder: Path, stamp: str) -> None:
+    for suffix in (".yaml", ".json"):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / f"{stamp}{suffix}").unlink()
+
+
+def _write_with_backup(target: Path, before: str | None, after: str, backup: bool) -> None:
+    """The write, with its backup; a backup that cannot be kept is warned about (the write goes on),
+    and a write that fails (a full disk) leaves no backup behind that claims it happened."""
+    stamp = None
+    if backup:
+        try:
+            stamp = _save_backup(target, before, after)
+        except OSError as exc:
+            from kcm import output
+
+            output.warn(f"no backup of {target} for `kcm undo`: {exc}")
+    try:
+        write_atomic(target, after)
+    except BaseException:
+        if stamp is not None:
+            _drop_backup(_backup_folder(target), stamp)
+        raise
 
 
 @contextlib.contextmanager
 def edit(
-    path: Path, *, write: bool = True, backup: bool = True, timeout: float = LOCK_TIMEOUT
+    path: Path, *, write: bool = True, backup: bool = True, timeout: float | None = None
 ) -> Iterator[Edit]:
     """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed."""
     path = Path(os.path.abspath(path))
@@ -292,38 +333,24 @@ def edit(
         yield Edit(path, target, read_text(target))
         return
     check_replaceable(target)  # before the lock: /dev/null.lock is not to be made either
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{target.parent}: cannot create directory: {exc.strerror}") from None
+    for folder in (target.parent, path.parent):
+        try:
+            folders.create(folder)
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot create directory: {exc.strerror}") from None
     lock_path = Path(f"{path}.lock")
-    from filelock import SoftFileLock, Timeout  # only writers need it: `kcm list` reads without
-
-    lock = SoftFileLock(lock_path, timeout=timeout, poll_interval=0.02)
     temp_dirs = [target.parent, _backup_folder(target)]
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
     with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
-        try:
-            lock.acquire()
-        except Timeout:
-            raise LockError(
-                f"{lock_path}: locked by {_lock_holder(lock_path)}; waited {timeout:.0f}s "
-                "(delete the lock file if no kcm or kubectl is running)"
-            ) from None
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise InputError(f"{lock_path}: cannot create lock file: {exc.strerror}") from None
-            raise
+        lock = Lock(lock_path)
+        lock.acquire(lock_timeout() if timeout is None else timeout)
         try:
             _remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
             yield current
             if current.new_text is not None and current.new_text != current.text:
-                if backup:
-                    _save_backup(target, current.text, current.new_text)
-                write_atomic(target, current.new_text)
+                _write_with_backup(target, current.text, current.new_text, backup)
         finally:
             lock.release()
 

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from kcm.errors import InputError
+from kcm.errors import InputError, KcmError
 
 TYPE_CHECKING = False  # typing itself costs a cached call a tenth of its time (it imports re)
 if TYPE_CHECKING:
@@ -263,31 +263,42 @@ def cache_path(request: Request, cluster: str) -> str:
 
 def read_cached(path: str, now: float | None = None) -> Token | None:
     """The token cached at `path`, unless it expires within a minute (or the file is not kcm's)."""
+    try:  # never through a link, never waiting (a FIFO), only this user's regular file
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
     try:
-        with open(path, encoding="ascii") as stream:
-            token, expires = stream.read().split("\n")[:2]
+        info = os.fstat(fd)
+        if info.st_mode & _FILE_TYPE != _REGULAR or info.st_uid != os.geteuid():
+            return None
+        token, expires = os.read(fd, 8192).decode("ascii").split("\n")[:2]
         found = Token(token, int(expires))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
     moment = time.time() if now is None else now
     if not found.token.startswith(PREFIX) or found.expires - MARGIN <= moment or '"' in found.token:
         return None
+    if found.expires - moment > LIFETIME + MARGIN:  # no token lives that long: the clock jumped back
+        return None
     return found
+
+
+_FILE_TYPE, _REGULAR = 0o170000, 0o100000  # stat.S_IFMT's mask and S_IFREG, without importing stat
 
 
 def write_cached(path: str, found: Token) -> None:
     """Keep `found` for the next call; a cache that cannot be written is no reason to fail this one."""
     from pathlib import Path
 
-    from kcm import store
+    from kcm import folders, store
 
     target = Path(path)
     try:
-        for folder in (target.parent.parent, target.parent):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(folder, 0o700)
+        folders.private(target.parent)
         store.write_atomic(target, f"{found.token}\n{found.expires}\n", mode=0o600)
-    except OSError:
+    except (OSError, KcmError):  # a full disk, a folder of another user, a FIFO in the way
         pass
 
 

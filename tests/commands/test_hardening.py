@@ -6,7 +6,9 @@ changed, nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -102,3 +104,163 @@ def test_dev_null_reads_as_empty_as_kubectl_reads_it(odd_files: dict[str, Path],
         pytest.skip("making a device node needs root")
     run = _kcm("list", "--kubeconfig", str(odd_files["null"]), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Every folder below `root` with its permission bits."""
+    return {
+        str(path.relative_to(root)): stat.S_IMODE(path.lstat().st_mode)
+        for path in [root, *root.rglob("*")]
+        if path.is_dir() and not path.is_symlink()
+    }
+
+
+def test_umask_000_leaves_no_folder_others_can_write(aws: Aws, isolated: Path, tmp_path: Path) -> None:
+    """A fresh HOME under umask 000: every folder kcm makes (~/.kube, the state and backups folders,
+    the caches) is 0700, and the kubeconfig 0600."""
+    aws.cluster("prod")
+    env = {**os.environ}
+    for args in (["add", "prod"], ["add", "prod", "--alias", "again"], ["token", "--cluster-name", "prod"]):
+        run = subprocess.run(
+            [KCM, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+            preexec_fn=lambda: os.umask(0),
+        )
+        assert run.returncode == 0, run.stderr
+    made = _modes(isolated)
+    assert {".kube", ".local/state/kcm/backups", ".cache/kcm/tokens"} <= {
+        name for name in made if name.startswith((".kube", ".local", ".cache"))
+    } | set(made)
+    loose = {name: f"{mode:o}" for name, mode in made.items() if name != "." and mode & 0o077}
+    assert loose == {}
+    assert stat.S_IMODE((isolated / ".kube" / "config").stat().st_mode) == 0o600
+    tokens = list((isolated / ".cache" / "kcm" / "tokens").iterdir())
+    assert tokens and all(stat.S_IMODE(t.stat().st_mode) == 0o600 for t in tokens)
+
+
+def test_a_shared_cache_folder_keeps_its_mode_and_sticky_bit(aws: Aws, tmp_path: Path) -> None:
+    """KCM_CACHE_DIR pointing at a shared 1777 folder (as /tmp): kcm makes its own 0700 folder inside
+    and changes nothing about the shared one."""
+    aws.cluster("prod")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    env = {**os.environ, "KCM_CACHE_DIR": str(shared)}
+    run = _kcm("token", "--cluster-name", "prod", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "tokens").stat().st_mode) == 0o700
+
+
+def test_a_planted_link_in_the_backups_folder_is_not_followed(
+    aws: Aws, isolated: Path, tmp_path: Path
+) -> None:
+    """Another user's folder linked where kcm keeps its backups: no backup goes there, nothing is
+    chmod-ed there, the write itself happens, and the user is told there is no backup."""
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    first = _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    backups = isolated / ".local/state/kcm/backups"
+    [folder] = list(backups.iterdir())
+    shutil.rmtree(folder)
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir(mode=0o755)
+    elsewhere.chmod(0o755)
+    folder.symlink_to(elsewhere)
+    run = _kcm("add", "prod", "--alias", "p2", "--kubeconfig", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "no backup of" in run.stderr and "symbolic link" in run.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o755
+    assert "p2" in config.read_text()
+
+
+def test_a_fifo_at_the_token_cache_path_is_ignored_not_waited_on(
+    aws: Aws, isolated: Path, tmp_path: Path
+) -> None:
+    aws.cluster("prod")
+    first = _kcm("token", "--cluster-name", "prod", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    [entry] = list((isolated / ".cache/kcm/tokens").iterdir())
+    entry.unlink()
+    os.mkfifo(entry)
+    run = _kcm("token", "--cluster-name", "prod", cwd=tmp_path, timeout=20)
+    assert run.returncode == 0, run.stderr
+    assert '"token": "k8s-aws-v1.' in run.stdout
+
+
+def test_a_cached_token_too_far_in_the_future_is_not_trusted(tmp_path: Path) -> None:
+    """No token lives more than 15 minutes: an entry that says so was written before the clock jumped
+    back (or by someone else), and is made again."""
+    from kcm import token
+
+    path = tmp_path / "entry.token"
+    now = time.time()
+    path.write_text(f"k8s-aws-v1.x\n{int(now) + 14 * 60}\n")
+    assert token.read_cached(str(path), now) is not None
+    path.write_text(f"k8s-aws-v1.x\n{int(now) + 3600}\n")
+    assert token.read_cached(str(path), now) is None
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs, where the machine lets us mount one (root, outside a restricted container)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_the_file_unchanged_and_no_backup_claims_a_write(
+    small_disk: Path, aws: Aws, isolated: Path, tmp_path: Path
+) -> None:
+    aws.cluster("prod")
+    config = small_disk / "config"
+    original = "apiVersion: v1\nkind: Config\n# " + "x" * 100_000 + "\n"
+    config.write_text(original)
+    filler = small_disk / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as stream:
+        while True:
+            stream.write(b"\0" * 4096)
+            stream.flush()
+    run = _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path)
+    _one_line(run, "No space left on device; the file is unchanged")
+    assert config.read_text() == original
+    assert [p.name for p in small_disk.iterdir()] == sorted(["config", "filler"]) or sorted(
+        p.name for p in small_disk.iterdir()
+    ) == ["config", "filler"]
+    undo = _kcm("undo", "--kubeconfig", str(config), cwd=tmp_path)
+    assert undo.returncode != 0 and "no backup" in undo.stderr
+
+
+def test_a_state_folder_that_cannot_be_made_means_a_write_without_backup_and_a_warning(
+    aws: Aws, tmp_path: Path
+) -> None:
+    aws.cluster("prod")
+    blocked = tmp_path / "state-is-a-file"
+    blocked.write_text("")
+    config = tmp_path / "config"
+    run = _kcm(
+        "add",
+        "prod",
+        "--kubeconfig",
+        str(config),
+        cwd=tmp_path,
+        env={**os.environ, "XDG_STATE_HOME": str(blocked)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "no backup of" in run.stderr
+    assert "cluster/prod" in config.read_text()

@@ -65,16 +65,23 @@ def _describe(options: AddOptions, choose: Chooser | None) -> tuple[str, EksClus
 
 
 def choose_file(candidates: list[Path], cluster_arn: str, warn: Callable[[str], None]) -> Path:
-    """The AWS CLI's rule: the first candidate that already holds the cluster, else the first."""
+    """The AWS CLI's rule: the first candidate that already holds the cluster, else the first. A file
+    that cannot be read is skipped with a warning, unless it is the one chosen (its error then says it)."""
+    chosen = candidates[0]
+    unread: dict[Path, str] = {}
     if len(candidates) > 1:
         for path in candidates:
             try:
                 text = store.read_text(path)
                 if text is not None and kubeconfig.loads(text, str(path)).find("clusters", cluster_arn):
-                    return path
+                    chosen = path
+                    break
             except KcmError as exc:
-                warn(f"skipping {exc}")
-    return candidates[0]
+                unread[path] = str(exc)
+    for path, message in unread.items():
+        if path != chosen:
+            warn(f"skipping {message}")
+    return chosen
 
 
 def entries(options: AddOptions, choose: Chooser | None = None) -> tuple[EksCluster, Entries]:

@@ -138,9 +138,5 @@ def export_to(names: list[str], output: str, kubeconfig_path: str | None = None)
     text = export(names, kubeconfig_path)
     if path.is_dir():
         raise InputError(f"{output}: is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{path.parent}: cannot create directory: {exc.strerror}") from None
-    store.write_atomic(path, text, mode=0o600)
+    store.write_atomic(path, text, mode=0o600)  # makes the missing folders, 0700
     return path

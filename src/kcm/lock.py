@@ -1,0 +1,182 @@
+"""kubectl's lock on a kubeconfig: `<file>.lock`, held while it exists.
+
+kubectl creates the file empty (`O_CREAT|O_EXCL`) and deletes it after its write, milliseconds later;
+it never waits and never reclaims. kcm's lock is the same file, made with its content in one step (a
+hard link to a finished temporary file), so a kcm lock always names its holder: `PID\\nhost\\n`. That
+makes every lock readable:
+- a kcm lock whose process is gone (on this host) is reclaimed at once, by any kcm;
+- an empty lock is kubectl's: waited for, but one a minute old is a crashed kubectl's, and kcm says so
+  at once rather than after its timeout (`kcm unlock` removes it);
+- anything else is waited for, up to the timeout, then named in the error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kcm.errors import InputError, LockError, WriteError
+
+POLL = 0.02
+STALE_EMPTY = 60.0  # seconds: kubectl holds its lock for milliseconds
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a lock file says about who holds it."""
+
+    pid: int | None  # None: not a kcm lock (empty: kubectl's; or text of another tool)
+    host: str
+    age: float
+    empty: bool
+
+    @property
+    def dead(self) -> bool:
+        """A kcm holder on this host whose process has ended."""
+        return self.pid is not None and self.host == socket.gethostname() and not _alive(self.pid)
+
+    @property
+    def crashed_kubectl(self) -> bool:
+        return self.empty and self.age > STALE_EMPTY
+
+    def describe(self) -> str:
+        if self.pid is not None:
+            state = "no longer running" if self.dead else "running"
+            return f"kcm (PID {self.pid} on {self.host}, {state}) for {self.age:.0f}s"
+        if self.empty:
+            return f"kubectl (an empty lock file) for {self.age:.0f}s"
+        return f"another tool for {self.age:.0f}s"
+
+
+def holder(lock_path: Path) -> Holder | None:
+    """Who holds `lock_path`; None when it is not there."""
+    try:
+        with open(lock_path, "rb") as stream:
+            data = stream.read(4096)
+            age = time.time() - os.fstat(stream.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+    except OSError:  # kubectl makes its lock with mode 000: only root can read it
+        try:
+            age = time.time() - os.stat(lock_path).st_mtime
+        except OSError:
+            return None
+        return Holder(None, "", age, empty=True)
+    lines = data.decode("utf-8", "replace").splitlines()
+    if len(lines) >= 2 and lines[0].isdigit():
+        return Holder(int(lines[0]), lines[1], age, empty=False)
+    return Holder(None, "", age, empty=not data)
+
+
+class Lock:
+    """One kubeconfig's lock, taken the kcm way (see the module's docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.content = f"{os.getpid()}\n{socket.gethostname()}\n"
+        self.held = False
+
+    def _try(self) -> bool:
+        temp = self.path.with_name(f".{self.path.name}.kcm-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                written = os.write(fd, self.content.encode())
+                if written != len(self.content):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(fd)
+            try:
+                os.link(temp, self.path)  # fails if the lock exists; never a half-made lock
+            except FileExistsError:
+                return False
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise InputError(f"{self.path}: cannot create lock file: {exc.strerror}") from None
+            raise WriteError(f"{self.path}: cannot create lock file: {exc.strerror}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+    def _reclaim(self, found: Holder) -> None:
+        """Take away a dead kcm's lock: rename it aside (one of several reclaimers wins), and remove it
+        if it still says what it said; a live lock renamed by mistake is linked back."""
+        # named as kcm's temporary files are, so the watchdog removes it if we die right here
+        aside = self.path.with_name(f".{self.path.name}.kcm-{os.getpid()}-{os.urandom(4).hex()}.stale.tmp")
+        try:
+            os.rename(self.path, aside)
+        except OSError:
+            return
+        taken = holder(aside)
+        if taken is not None and taken.pid == found.pid and taken.host == found.host:
+            os.unlink(aside)
+            return
+        with contextlib.suppress(OSError):
+            os.link(aside, self.path)
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+
+    def acquire(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._try():
+            found = holder(self.path)
+            if found is not None and found.dead:
+                self._reclaim(found)
+                continue
+            if found is not None and found.crashed_kubectl:
+                raise LockError(
+                    f"{self.path}: an empty lock file left {found.age:.0f}s ago, most likely by a kubectl "
+                    "that crashed while writing; `kcm unlock` removes it"
+                )
+            if time.monotonic() >= deadline:
+                who = found.describe() if found else "another process"
+                raise LockError(
+                    f"{self.path}: locked by {who}; waited {timeout:.0f}s "
+                    "(`kcm unlock` removes it if no kcm or kubectl is running)"
+                )
+            time.sleep(POLL)
+        self.held = True
+
+    def release(self) -> None:
+        """Remove the lock if it is still ours."""
+        if not self.held:
+            return
+        self.held = False
+        found = holder(self.path)
+        if found is not None and found.pid == os.getpid() and found.host == socket.gethostname():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+def unlock(lock_path: Path) -> str:
+    """`kcm unlock`: remove a lock that nothing holds any more; what was done, in a line."""
+    found = holder(lock_path)
+    if found is None:
+        return f"{lock_path}: no lock"
+    if found.pid is not None and not found.dead:
+        if found.host == socket.gethostname():
+            raise LockError(f"{lock_path}: held by {found.describe()}; not removed")
+        raise LockError(f"{lock_path}: held by {found.describe()} on another host; not removed")
+    if found.pid is None and not found.crashed_kubectl:
+        raise LockError(
+            f"{lock_path}: held by {found.describe()}; a kubectl holds it for milliseconds: "
+            f"if it is still there in {STALE_EMPTY - found.age:.0f}s, run `kcm unlock` again"
+        )
+    os.unlink(lock_path)
+    return f"{lock_path}: removed, it was held by {found.describe()}"
