@@ -1,11 +1,12 @@
 """Where kubeconfig text meets the disk: kubectl's lock, atomic writes, backups, undo.
 
-Lock protocol: `<file>.lock` created exclusively (kubectl's), through filelock's SoftFileLock, which also
-records our PID and host so that a lock left by a dead process can be reclaimed. kubectl gives up at once
-when it meets the lock, so it is held only around read-plan-write, never around AWS calls.
+Lock protocol: `<file>.lock`, kubectl's, taken by `kcm.lock` (created with our PID and host in it, so
+that a lock left by a dead process can be reclaimed). kubectl gives up at once when it meets the lock,
+so it is held only around read-plan-write, never around AWS calls.
 
-A watchdog process, forked when the lock is taken, removes the lock and our temporary files if kcm
-dies without doing so (SIGKILL included): no crash leaves a lock that blocks kubectl, or a stray file.
+A watchdog process, forked (into a session of its own) before the lock is taken, removes the lock and
+our temporary files if kcm dies without doing so (SIGKILL of its whole process group included): no
+crash leaves a lock that blocks kubectl, or a stray file. Only regular files are read or replaced.
 """
 
 from __future__ import annotations
