@@ -252,6 +252,8 @@ def diff(
         merged = merge.run(merge.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run=True))
         plan, before, after, path, failed = merged.plan, merged.before, merged.after, merged.path, False
         current = merged.current
+        for item in merged.carried:
+            output.warn(f"brings in: {item}")
     else:
         from kcm.commands import sync as command
 
@@ -275,6 +277,16 @@ def diff(
     raise typer.Exit(1 if plan.changes or plan.current_context is not None else 0)
 
 
+def _confirm_commands(carried: list[str]) -> bool:
+    """On a terminal, ask before writing entries that make kubectl run commands; elsewhere, no."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    output.warn("this merge brings in what kubectl will run or read on every call through it:")
+    for item in carried:
+        output.warn(f"  {item}")
+    return bool(typer.confirm("Write them?", default=False, err=True))
+
+
 @app.command(help=COMMANDS["merge"])
 def merge(
     files: Annotated[list[str], typer.Argument(help="Kubeconfigs to bring in.")],
@@ -282,10 +294,22 @@ def merge(
     flatten: Flatten = False,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Trust the files: write entries that make kubectl run a command or read a file (exec, "
+            "auth-provider, tokenFile, certificate and key paths); without it kcm asks on a terminal and "
+            "refuses in scripts.",
+        ),
+    ] = False,
 ) -> None:
     from kcm.commands import merge as command
 
-    result = command.run(command.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run))
+    options = command.MergeOptions(tuple(files), on_conflict, flatten, kubeconfig, dry_run, trust)
+    result = command.run(options, confirm=_confirm_commands)
+    for item in result.carried:
+        output.warn(f"brings in: {item}")
     for line in output.plan_lines(result.plan):
         output.out(line)
     added = sum(change.kind == "add" for change in result.plan.changes)

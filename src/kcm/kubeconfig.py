@@ -358,15 +358,19 @@ class Document:
             return self.bom + self.text
         text = self._render()
         try:
-            data = _compose(text, self.source)[1]
+            root, data, _, _ = _compose(text, self.source)
             _null_entries_as_empty(data)
         except InputError:
-            data = _INVALID
+            root, data = None, _INVALID
         if data != self.data:
             raise EditError(
                 f"{self.source}: kcm could not edit this file's YAML without changing other data "
                 "(anchors or an unusual layout); nothing was written"
             )
+        try:  # what kcm writes, kubectl must load: never a file it cannot (a bad merged entry)
+            _validate(root, data, self.source)
+        except InputError as exc:
+            raise InputError(f"{exc} (in the file as kcm would write it; nothing was written)") from None
         return self.bom + text
 
     def _render(self) -> str:

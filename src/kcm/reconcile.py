@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -390,3 +391,41 @@ def field_changes(before: Any, after: Any, path: str = "") -> list[tuple[str, An
                 found += field_changes(before.get(key, _NONE), after.get(key, _NONE), inner)
         return found
     return [(path, None if before is _NONE else before, None if after is _NONE else after)]
+
+
+_READS = {"users": ("tokenFile", "client-certificate", "client-key"), "clusters": ("certificate-authority",)}
+
+
+def _runs_and_reads(section: str, entry: dict[str, Any] | None) -> list[str]:
+    """What kubectl runs or reads on every call through `entry`: an exec command, an auth provider,
+    a token or key file."""
+    body = (entry or {}).get(BODY.get(section, ""))
+    if not isinstance(body, dict):
+        return []
+    found = []
+    command = body.get("exec") if section == "users" else None
+    if isinstance(command, dict) and command.get("command"):
+        args = [str(arg) for arg in command.get("args") or []]
+        found.append(f"runs `{shlex.join([str(command['command']), *args])}`")
+    provider = body.get("auth-provider") if section == "users" else None
+    if isinstance(provider, dict):
+        config = provider.get("config")
+        path = config.get("cmd-path") if isinstance(config, dict) else None
+        runs = f" (which runs `{path}`)" if path else ""
+        found.append(f"uses the auth provider '{provider.get('name')}'{runs}")
+    found += [f"reads {key} {body[key]}" for key in _READS.get(section, ()) if body.get(key)]
+    return found
+
+
+def carried(planned: Plan) -> list[str]:
+    """The commands and files that the plan's new or replaced entries make kubectl run or read, each
+    with the entry it comes with (and what it replaces): what a merge of someone's file brings in."""
+    found = []
+    for change in planned.changes:
+        before = _runs_and_reads(change.section, change.before)
+        for item in _runs_and_reads(change.section, change.after):
+            if item in before:
+                continue
+            instead = f" instead of: {'; '.join(before)}" if before else ""
+            found.append(f"{change.section[:-1]} '{change.name}' {item}{instead}")
+    return found

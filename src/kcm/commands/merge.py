@@ -6,6 +6,7 @@ planned against the target file with reconcile.merge and applied in one locked, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ class MergeOptions:
     flatten: bool = False
     kubeconfig: str | None = None
     dry_run: bool = False
+    trust: bool = False  # write entries that make kubectl run a command or read a file
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class MergeResult:
     after: str
     written: bool
     current: str  # its current-context before
+    carried: tuple[str, ...] = ()  # what the new entries make kubectl run or read (reconcile.carried)
 
 
 def source(name: str, flatten: bool = False) -> tuple[str, dict[str, Any]]:
@@ -65,8 +68,10 @@ def plan(
     return planned
 
 
-def run(options: MergeOptions) -> MergeResult:
-    """Read the sources (before any lock), then lock, plan, apply and write the target once."""
+def run(options: MergeOptions, confirm: Callable[[list[str]], bool] | None = None) -> MergeResult:
+    """Read the sources (before any lock), then lock, plan, apply and write the target once. Entries
+    that make kubectl run a command or read a file are written only with `trust`, or when
+    `confirm` (a question on a terminal) says yes; else nothing is written and the error names them."""
     if not options.sources:
         raise InputError("name at least one kubeconfig file to merge")
     sources = [source(name, options.flatten) for name in options.sources]
@@ -74,10 +79,16 @@ def run(options: MergeOptions) -> MergeResult:
     with store.edit(path, write=not options.dry_run) as current:
         doc = kubeconfig.loads(current.text or "", str(path))
         planned = plan(doc.data, sources, options.on_conflict)
+        carried = reconcile.carried(planned)
         reconcile.apply(planned, doc)
         text = doc.dump()
         write = doc.changed and not options.dry_run
+        if write and carried and not options.trust and not (confirm and confirm(carried)):
+            raise InputError(
+                f"the merge brings in what kubectl would run or read on every call: {'; '.join(carried)}; "
+                "pass --trust if you trust them; nothing was written"
+            )
         if write:
             current.new_text = text
     current_context = str(doc.original.get("current-context") or "")
-    return MergeResult(path, planned, doc.bom + doc.text, text, write, current_context)
+    return MergeResult(path, planned, doc.bom + doc.text, text, write, current_context, tuple(carried))
