@@ -96,12 +96,24 @@ class Identity:
         return rest.rsplit("/", 1)[-1] or kind
 
 
+def config_error(exc: Exception) -> InputError:
+    """A botocore ConfigParseError in one line, with the likely cause when it is one we can see."""
+    path = str(getattr(exc, "kwargs", {}).get("path") or "")
+    hint = ""
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as stream:
+            head = stream.read(3)
+        if head == b"\xef\xbb\xbf" or head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            hint = " (it starts with a byte order mark, which the AWS CLI cannot read: save it without one)"
+    return InputError(f"cannot read the AWS config: {exc}{hint}")
+
+
 def profiles() -> list[AwsProfile]:
     """Every profile in the AWS config and credentials files, sorted by name."""
     try:
         found = botocore.session.Session().full_config.get("profiles", {})
     except bx.ConfigParseError as exc:
-        raise InputError(f"cannot read the AWS config: {exc}") from None
+        raise config_error(exc) from None
     result = []
     for name, settings in sorted(found.items()):
         source = next((kind for key, kind in _SOURCES if settings.get(key)), "")

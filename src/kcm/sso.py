@@ -77,7 +77,7 @@ def _full_config() -> dict[str, Any]:
     try:
         found: dict[str, Any] = discovery.botocore_session(None).full_config
     except bx.ConfigParseError as exc:
-        raise InputError(f"cannot read the AWS config: {exc}") from None
+        raise discovery.config_error(exc) from None
     return found
 
 
@@ -100,7 +100,7 @@ def sessions() -> list[Session]:
     try:
         config = load_config(str(path)) if path.is_file() else {}
     except bx.ConfigParseError as exc:
-        raise InputError(f"cannot read the AWS config: {exc}") from None
+        raise discovery.config_error(exc) from None
     found = []
     for name, settings in sorted(config.get("sso_sessions", {}).items()):
         if settings.get("sso_start_url") and settings.get("sso_region"):
@@ -298,21 +298,26 @@ def write_profiles(session_name: str, wanted: list[Profile]) -> list[Profile]:
     """Rewrite kcm's block: the session's profiles become `wanted`, other sessions' stay; the ones
     that are new (not in the block before)."""
     path = config_path()
-    text = store.read_text(path) or ""
-    before = set(block_profiles(text))
-    config = profile_settings()
-    kept = [
-        Profile(
-            name,
-            str(config[name].get("sso_session")),
-            str(config[name].get("sso_account_id")),
-            str(config[name].get("sso_role_name")),
-            str(config[name].get("region") or ""),
-        )
-        for name in sorted(before)
-        if name in config and config[name].get("sso_session") != session_name
-    ]
-    new_text = with_block(text, [*kept, *wanted])
-    if new_text != text:
-        store.write_atomic(path, new_text, mode=None)
+    for attempt in range(5):  # the AWS CLI writes this file without a lock: read again if it did
+        try:
+            with store.edit(path, backup=False) as current:  # through a symlink, locked against kcm
+                text = current.text or ""
+                before = set(block_profiles(text))
+                config = profile_settings()
+                kept = [
+                    Profile(
+                        name,
+                        str(config[name].get("sso_session")),
+                        str(config[name].get("sso_account_id")),
+                        str(config[name].get("sso_role_name")),
+                        str(config[name].get("region") or ""),
+                    )
+                    for name in sorted(before)
+                    if name in config and config[name].get("sso_session") != session_name
+                ]
+                current.new_text = with_block(text, [*kept, *wanted])
+            break
+        except store.ChangedMeanwhile:
+            if attempt == 4:
+                raise
     return [profile for profile in wanted if profile.name not in before]

@@ -165,8 +165,18 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
                     os.unlink(entry.path)
 
 
-def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
-    """Replace `target` with `text`: temp file beside it, fsync, rename; keeps mode and owner."""
+class ChangedMeanwhile(KcmError):
+    """The file changed between kcm's read and its rename, by a writer that takes no lock."""
+
+
+_ANY = object()
+
+
+def write_atomic(target: Path, text: str, mode: int | None = None, expected: object = _ANY) -> None:
+    """Replace `target` with `text`: temp file beside it, fsync, rename; keeps mode and owner. With
+    `expected` (the text read before, None for no file), the file is read again just before the
+    rename, and left alone if it changed: a writer that takes no lock (`aws eks update-kubeconfig`,
+    `aws configure set`) does not lose its change."""
     directory = target.parent
     check_replaceable(target)
     try:
@@ -193,6 +203,11 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
                 with contextlib.suppress(PermissionError):
                     os.fchown(stream.fileno(), info.st_uid, info.st_gid)
             os.fsync(stream.fileno())
+        if expected is not _ANY and read_text(target) != expected:
+            raise ChangedMeanwhile(
+                f"{target}: changed while kcm was writing it (by a tool that takes no lock, such as "
+                "aws eks update-kubeconfig or aws configure); nothing was written: run it again"
+            )
         os.replace(temp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -316,7 +331,7 @@ def _write_with_backup(target: Path, before: str | None, after: str, backup: boo
 
             output.warn(f"no backup of {target} for `kcm undo`: {exc}")
     try:
-        write_atomic(target, after)
+        write_atomic(target, after, expected=before)
     except BaseException:
         if stamp is not None:
             _drop_backup(_backup_folder(target), stamp)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kcm import cache, sso
+from kcm import cache, sso, store
 from kcm.cli import app
 from tests.apiserver import caller
 from tests.conftest import VENV_BIN, Aws
@@ -248,3 +248,50 @@ BLOCK = f"{sso.BEGIN}\n" + sso.Profile("p", "s", "1", "r", "x").text() + f"{sso.
 def test_the_block_follows_the_files_newlines(text: str, expected: str) -> None:
     assert sso.with_block(text, [sso.Profile("p", "s", "1", "r", "x")]) == expected
     assert sso.with_block(expected, []) == (text if text.endswith("\n") or not text else text + "\n")
+
+
+def test_a_symlinked_aws_config_stays_a_link_and_the_target_gets_the_profiles(
+    aws: Aws, portal: Portal, tmp_path: Path
+) -> None:
+    """Dotfiles repos link ~/.aws/config; kcm writes through the link, as it does for a kubeconfig."""
+    link = aws.home / ".aws" / "config"
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "aws-config"
+    real.write_text(link.read_text())
+    link.unlink()
+    link.symlink_to(real)
+    code, _, err = kcm(
+        "sync", "--sso-session", "corp", "--prefer-role", "Admin", "--kubeconfig", str(tmp_path / "k")
+    )
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == real
+    assert "corp-beta-Admin" in sso.block_profiles(real.read_text())
+
+
+def test_a_profile_written_meanwhile_without_a_lock_is_not_lost(
+    aws: Aws, portal: Portal, tmp_path: Path
+) -> None:
+    """`aws configure set` takes no lock: kcm reads the file again just before its rename and starts
+    over if it changed, so the other writer's profile stays."""
+    path = aws.home / ".aws" / "config"
+    real_write = store.write_atomic
+    calls = {"n": 0}
+
+    def meanwhile(target: Path, text: str, mode: int | None = None, expected: object = None) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:  # between kcm's read and its rename, another tool appends a profile
+            with path.open("a") as stream:
+                stream.write("\n[profile written-meanwhile]\nregion = eu-west-1\n")
+        real_write(target, text, mode, expected)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "write_atomic", meanwhile)
+        code, _, err = kcm(
+            "sync", "--sso-session", "corp", "--prefer-role", "Admin", "--kubeconfig", str(tmp_path / "k")
+        )
+    assert code == 0, err
+    text = path.read_text()
+    assert "[profile written-meanwhile]" in text
+    assert "corp-beta-Admin" in sso.block_profiles(text)
+    assert calls["n"] >= 2  # the first rename was given up, and the file read again
