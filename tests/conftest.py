@@ -38,7 +38,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def aws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with embedded_aws(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+    with embedded_aws(tmp_path_factory.mktemp("moto") / "moto.log", quick_eks=True) as url:
         yield url
 
 
