@@ -83,11 +83,16 @@ class Aws:
         (folder / "credentials").write_text(credentials)
 
 
-@pytest.fixture
-def aws(aws_server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    reset(aws_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server)
+def pointed_at(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """The environment pointed at the embedded AWS at `url`, with its fake keys."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return Aws(aws_server, isolated)
+    return Aws(url, home)
+
+
+@pytest.fixture
+def aws(aws_server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    reset(aws_server)
+    return pointed_at(aws_server, isolated, monkeypatch)
