@@ -10,12 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from embedded_aws import embedded_aws, reset
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+
+# Hypothesis's 200 ms deadline measures the machine, not kcm: with a worker per core and subprocesses
+# beside it, one example can wait half a second for a CPU. The example count stays hypothesis's own.
+settings.register_profile("kcm", deadline=None)
+settings.load_profile("kcm")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (many processes, seconds each) first: with parallel workers (make test), a worker
+    that picks one up last would keep the whole run waiting for it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)
