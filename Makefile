@@ -1,10 +1,12 @@
 VENV ?= .venv
+# pytest-xdist workers for make test: auto is one per CPU; 0 runs every test in one process
+WORKERS ?= auto
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install demo test lint types fuzz bench clean
+.PHONY: help install demo test test-fast lint types fuzz bench clean
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,7 +27,10 @@ types: $(STAMP)  ## mypy --strict on src
 	$(VENV)/bin/mypy
 
 test: lint types  ## lint, types and the whole test suite
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(WORKERS)
+
+test-fast: $(STAMP)  ## pytest only, without the slow crash and race tests
+	$(VENV)/bin/pytest -n $(WORKERS) -m 'not slow'
 
 fuzz: $(STAMP)  ## thousands of generated kubeconfigs, kcm vs the real kubectl (KCM_FUZZ_EXAMPLES=5000)
 	KCM_FUZZ_EXAMPLES=$${KCM_FUZZ_EXAMPLES:-5000} $(VENV)/bin/pytest -q -s -p no:cacheprovider \

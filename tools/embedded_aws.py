@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _free_port() -> int:
@@ -28,38 +29,78 @@ def _moto_server() -> str:
     return str(beside) if beside.exists() else (shutil.which("moto_server") or "moto_server")
 
 
-@contextlib.contextmanager
-def embedded_aws(log: Path | None = None) -> Iterator[str]:
-    """Start moto_server, yield its URL, stop it; the caller points AWS_ENDPOINT_URL at the URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    sink = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [_moto_server(), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=sink,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"},
-    )
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port`; None where Linux's /proc
+    cannot tell. Another server already on the port would answer the readiness probe for ours."""
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    suffix = f":{port:04X}"
+    inodes = {f[9] for f in (line.split() for line in table) if f[1].endswith(suffix) and f[3] == "0A"}
+    if not inodes:
+        return None
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").removesuffix("]") in inodes:
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def embedded_aws(log: Path | None = None, *, quick_eks: bool = False) -> Iterator[str]:
+    """Start moto_server, yield its URL, stop it; the caller points AWS_ENDPOINT_URL at the URL.
+
+    `quick_eks` serves moto's EKS without re-reading botocore's partition list on every CreateCluster
+    (moto builds a new boto3 Session to check each role ARN: ~0.1 s a cluster); same answers.
+    """
+    sink: Any = log.open("wb") if log else subprocess.DEVNULL
+    try:
+        for _attempt in range(3):  # a port taken between choosing it and moto binding it: choose again
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            command = [sys.executable, __file__] if quick_eks else [_moto_server()]
+            process = subprocess.Popen(
+                [*command, "-H", "127.0.0.1", "-p", str(port)],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"},
+            )
             try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 (loopback)
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on {url}") from None
-                time.sleep(0.05)
-        yield url
+                if _started(process, url, port):
+                    yield url
+                    return
+            finally:
+                _stop(process)
+        raise RuntimeError(f"moto_server did not start on a free port (last tried {url})")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if log and hasattr(sink, "close"):
+        if log:
             sink.close()
+
+
+def _started(process: subprocess.Popen[bytes], url: str, port: int) -> bool:
+    """Wait until `process` serves `url`; False when it exited first or another process holds the port."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 (loopback)
+                return process.poll() is None and _listens(process.pid, port) is not False
+        except OSError:
+            if process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"moto_server did not start on {url}") from None
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def reset(url: str) -> None:
@@ -67,3 +108,23 @@ def reset(url: str) -> None:
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 (loopback)
     with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (loopback)
         pass
+
+
+def _quick_eks_server() -> None:
+    """moto_server (same argv) with the partition list of moto's EKS role-ARN check read once."""
+    import boto3
+    from moto.eks import utils
+    from moto.server import main
+
+    partitions = boto3.Session().get_available_partitions()
+
+    class _Partitions:
+        def get_available_partitions(self) -> list[str]:
+            return list(partitions)
+
+    utils.Session = _Partitions  # type: ignore[assignment,misc]
+    main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    _quick_eks_server()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VENV_BIN, Aws
+from tests.conftest import VENV_BIN, Aws, pointed_at, reset
 
 AWS_WRITTEN = """apiVersion: v1
 clusters:
@@ -188,20 +188,62 @@ def _setup(case: Case, aws: Aws, work: Path, seeded: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def world(aws: Aws) -> str:
-    """Clusters in two regions of the default account, one in another account; returns a seeded file."""
-    aws.profiles(PROFILES, CREDENTIALS)
-    aws.cluster("prod")
-    aws.cluster("west-1", region="us-west-2")
-    aws.cluster("shared", region="eu-west-1", account="111111111111")
-    seeded = Path("seed")
+@pytest.fixture(scope="module")
+def seeded_world(aws_server: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Clusters in two regions of the default account, one in another account; returns a seeded file.
+
+    Made once for the module: both tools only read AWS (DescribeCluster, AssumeRole), so every test
+    finds the same clusters. A test elsewhere that empties the embedded AWS runs only after this
+    module's fixtures are torn down (or, under xdist, on another worker with its own server)."""
+    reset(aws_server)
+    folder = tmp_path_factory.mktemp("oracle-world")
+    setup = Aws(aws_server, folder)
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    for name, region in (("prod", "us-east-1"), ("west-1", "us-west-2")):
+        setup.client("eks", region, **keys).create_cluster(
+            name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+        )
+    role = "arn:aws:iam::111111111111:role/admin"
+    creds = setup.client("sts", **keys).assume_role(RoleArn=role, RoleSessionName="test")["Credentials"]
+    setup.client(
+        "eks",
+        "eu-west-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).create_cluster(
+        name="shared", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": []}
+    )
+    seeded = folder / "seed"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(folder),
+        "AWS_CONFIG_FILE": str(folder / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-credentials"),
+        "AWS_ENDPOINT_URL": aws_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **{key.upper(): value for key, value in keys.items()},
+    }
     subprocess.run(
         [str(VENV_BIN / "aws"), "eks", "update-kubeconfig", "--name", "prod", "--kubeconfig", str(seeded)],
         check=True,
         capture_output=True,
+        env=env,
     )
     return seeded.read_text()
+
+
+@pytest.fixture
+def aws(seeded_world: str, aws_server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """conftest's `aws`, pointed at the module's clusters: not emptied for each test."""
+    return pointed_at(aws_server, isolated, monkeypatch)
+
+
+@pytest.fixture
+def world(seeded_world: str, aws: Aws) -> str:
+    aws.profiles(PROFILES, CREDENTIALS)
+    return seeded_world
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["write", "dry-run"])
