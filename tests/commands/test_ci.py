@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -216,3 +217,48 @@ def test_clean_leaves_what_is_not_kcms(tmp_path: Path, monkeypatch: pytest.Monke
     stranger = tmp_path / f"{ci.ENV_PREFIX}stranger"
     stranger.mkdir()
     assert ci.clean() == [] and stranger.exists()
+
+
+@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGQUIT], ids=["KILL", "QUIT"])
+def test_exec_killed_with_its_whole_group_leaves_no_private_file(
+    demo: dict[str, Any], tmp_path: Path, number: int
+) -> None:
+    """A cancelled CI job signals the whole process group: kcm, its command, and (before) its
+    watchdog; the watchdog now lives in a session of its own and removes the folder."""
+    marker = tmp_path / "started"
+    script = f'echo "$KUBECONFIG" > {marker}; sleep 30'
+    job = subprocess.Popen(
+        [str(VENV_BIN / "kcm"), "exec", "--name", "demo", "--", "sh", "-c", script], start_new_session=True
+    )
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    path = Path(marker.read_text().strip())
+    assert path.exists()
+    os.killpg(job.pid, number)
+    job.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while path.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.parent.exists() and jobs(tmp_path) == []
+
+
+def test_a_missing_runner_temp_is_one_line(demo: dict[str, Any], tmp_path: Path) -> None:
+    gone = str(tmp_path / "gone")
+    for args in (["env", "--name", "demo", "--format", "github"], ["exec", "--name", "demo", "--", "true"]):
+        done = kcm(*args, env={**os.environ, "RUNNER_TEMP": gone})
+        assert done.returncode == 2
+        assert (
+            done.stderr
+            == f"kcm: RUNNER_TEMP={gone!r}: no such folder (the runner sets it; unset it to use /tmp)\n"
+        )
+
+
+def test_a_line_break_in_runner_temp_never_reaches_github_env(demo: dict[str, Any], tmp_path: Path) -> None:
+    """$GITHUB_ENV takes NAME=value lines: a path with a line break would add a line of its own."""
+    runner = tmp_path / "runner\nLD_PRELOAD=evil.so"
+    runner.mkdir()
+    done = kcm("env", "--name", "demo", "--format", "github", env={**os.environ, "RUNNER_TEMP": str(runner)})
+    assert done.returncode == 2 and done.stdout == ""
+    assert "a line break in the path would split $GITHUB_ENV's line" in done.stderr
+    assert list(runner.iterdir()) == []

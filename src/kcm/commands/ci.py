@@ -101,11 +101,24 @@ def _in_namespace(context: dict[str, Any], namespace: str) -> dict[str, Any]:
 
 def base_dir() -> Path:
     """Where the private directories go: the CI runner's temp dir ($RUNNER_TEMP), else the platform's."""
-    return Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+    given = os.environ.get("RUNNER_TEMP")
+    if not given:
+        return Path(tempfile.gettempdir())
+    if not os.path.isdir(given):
+        raise InputError(
+            f"RUNNER_TEMP={given!r}: no such folder (the runner sets it; unset it to use /tmp)"
+        )
+    return Path(given)
 
 
-def _private_file(prefix: str, content: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base_dir()))  # 0700, a name no one can guess
+def _private_folder(prefix: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=base_dir()))  # 0700, a name no one can guess
+    except OSError as exc:
+        raise InputError(f"{base_dir()}: cannot make a private folder: {exc.strerror}") from None
+
+
+def _private_file(folder: Path, content: str) -> Path:
     path = folder / "kubeconfig"
     store.write_atomic(path, content, mode=0o600)
     return path
@@ -115,8 +128,8 @@ def run(options: JobOptions, command: list[str]) -> int:
     """Run `command` with KUBECONFIG pointing at a private file; its exit status (128+N for signal N)."""
     if not command:
         raise InputError("name the command to run after --, e.g. kcm exec --name demo -- kubectl get pods")
-    path = _private_file(EXEC_PREFIX, text(options))
-    folder = path.parent
+    content = text(options)
+    folder = _private_folder(EXEC_PREFIX)
     child: subprocess.Popen[bytes] | None = None
 
     def forward(number: int, _: Any) -> None:
@@ -125,7 +138,10 @@ def run(options: JobOptions, command: list[str]) -> int:
 
     previous = {number: signal.signal(number, forward) for number in _FORWARDED}
     try:
+        # the watchdog (in a session of its own) removes the folder if kcm's whole group is killed:
+        # it is running before the file is written
         with store.watchdog(lambda _: shutil.rmtree(folder, ignore_errors=True)):
+            path = _private_file(folder, content)
             try:
                 child = subprocess.Popen(command, env={**os.environ, "KUBECONFIG": str(path)})
             except OSError as exc:
@@ -146,7 +162,10 @@ def env(options: JobOptions, *, shell_owned: bool = True) -> Path:
     share it, however kcm was started (directly or through pipx, uv, a wrapper script). Not
     `shell_owned` (GitHub's $GITHUB_ENV, read by later steps): left to the runner, which empties
     $RUNNER_TEMP after the job."""
-    path = _private_file(ENV_PREFIX, text(options))
+    path = _private_file(_private_folder(ENV_PREFIX), text(options))
+    if not shell_owned and ("\n" in str(path) or "\r" in str(path)):  # one line of $GITHUB_ENV each
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise InputError(f"{path.parent}: a line break in the path would split $GITHUB_ENV's line")
     owner = {"session": os.getsid(0) if shell_owned else None}
     store.write_atomic(path.parent / _OWNER, json.dumps(owner), mode=0o600)
     return path
