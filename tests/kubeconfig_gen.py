@@ -789,15 +789,17 @@ class Renderer:
             return True
         return self.chance(self.flow_bias, 10)
 
-    def block_value(self, value: Any, column: int) -> list[str]:
-        """The lines of a value that follows `key:` at `column` (first line: the rest of the key's line)."""
+    def block_value(self, value: Any, column: int, in_sequence: bool = False) -> list[str]:
+        """The lines of a value that follows `key:` at `column` (first line: the rest of the key's line),
+        or `-` at `column` when `in_sequence`: a block list there must be indented past the dash (at the
+        dash's own column it would continue the outer list, its items read as the outer list's)."""
         if isinstance(value, Anchor):
             if value.name is not None:
                 return [" " + self.alias(value) + self.comment()]
             self.anchors += 1
             value.name = f"a{self.anchors}"
             self.features.add("anchor")
-            lines = self.block_value(value.value, column)
+            lines = self.block_value(value.value, column, in_sequence)
             if lines[0] == "" and lines[1:]:
                 return [f" &{value.name}", *lines[1:]]
             return [f" &{value.name}" + lines[0], *lines[1:]]
@@ -816,7 +818,8 @@ class Renderer:
         if isinstance(value, dict):
             return ["" + self.comment(), *self.block_mapping(value, column + self.indent)]
         if isinstance(value, list):
-            return ["" + self.comment(), *self.block_sequence(value, column + self.seq_indent)]
+            inner = column + (max(self.seq_indent, 2) if in_sequence else self.seq_indent)
+            return ["" + self.comment(), *self.block_sequence(value, inner)]
         text = self.scalar(value, False)
         if "\x00INDENT\x00" in text:
             head, body = text.split("\n", 1)
@@ -858,7 +861,7 @@ class Renderer:
                 lines.append(pad + "- " + body[0].lstrip(" "))
                 lines += body[1:]
             else:
-                rest = self.block_value(item, column)
+                rest = self.block_value(item, column, in_sequence=True)
                 if isinstance(item, dict | list) and item:
                     self.features.add("flow-entry-in-block-list")
                 lines.append(pad + "-" + rest[0])

@@ -532,9 +532,18 @@ def undo(
     kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Even if the file changed since.")] = False,
 ) -> None:
+    from kcm import kubeconfig as document
     from kcm import paths, store
 
-    output.out(store.undo(paths.kubeconfig_paths(kubeconfig)[0], force=force))
+    path = paths.kubeconfig_paths(kubeconfig)[0]
+
+    def check(text: str) -> None:
+        try:
+            document.loads(text, f"the backup of {path}")
+        except KcmError as exc:
+            raise KcmError(f"{exc}; not restored") from None
+
+    output.out(store.undo(path, force=force, check=check))
 
 
 @app.command(help=COMMANDS["unlock"])

@@ -29,3 +29,11 @@ class LockError(KcmError):
 
 class WriteError(KcmError, OSError):
     """A file could not be written (a full disk, a read-only folder); the old file is untouched."""
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (an escape sequence in a context name, a line
+    break in a message) shown as escapes, so a line stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

@@ -173,6 +173,15 @@ def _compose(text: str, source: str) -> _Parsed:
 
 
 def _compose_nodes(text: str, source: str) -> _Parsed:
+    if text.startswith("\ufeff") or "\n\ufeff" in text:
+        # go-yaml skips a byte order mark at the start of a line and counts it as a column, so the
+        # keys after it no longer line up: kubectl then silently drops what follows it
+        index = 0 if text.startswith("\ufeff") else text.index("\n\ufeff") + 1
+        line = text.count("\n", 0, index) + 1
+        raise InputError(
+            f"{source}:{line}:1: a byte order mark (U+FEFF) starts this line: kubectl would drop keys "
+            "after it; remove it"
+        )
     root = goyaml.compose(text, source)
     if root is None:
         return None, None, {}, {}

@@ -67,12 +67,12 @@ def fast(argv: list[str]) -> int | None:
     door = _DOORS.get(argv[0])
     if door is None:
         return None
-    from kcm.errors import KcmError
+    from kcm.errors import KcmError, printable
 
     try:
         return door(argv[1:])
     except KcmError as exc:
-        sys.stderr.write(f"kcm: {exc}\n")  # output.error's line, without importing kcm.output for it
+        sys.stderr.write(f"kcm: {printable(str(exc))}\n")  # output.error's, without importing kcm.output
         return exc.exit_code
     except KeyboardInterrupt:  # as the typer app (click) ends on Ctrl-C
         print("\nAborted!", file=sys.stderr)

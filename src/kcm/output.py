@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from kcm import eks, yamltext
-from kcm.errors import InputError
+from kcm.errors import InputError, printable
 
 if TYPE_CHECKING:
     from kcm.commands.doctor import Check
@@ -28,11 +28,11 @@ def out(text: str) -> None:
 
 
 def warn(message: str) -> None:
-    print(f"kcm: warning: {message}", file=sys.stderr)
+    print(f"kcm: warning: {printable(message)}", file=sys.stderr)
 
 
 def error(message: str) -> None:
-    print(f"kcm: {message}", file=sys.stderr)
+    print(f"kcm: {printable(message)}", file=sys.stderr)
 
 
 def entry_yaml(entry: dict[str, Any]) -> str:
@@ -41,6 +41,7 @@ def entry_yaml(entry: dict[str, Any]) -> str:
 
 def table(rows: list[list[str]]) -> str:
     """Columns padded to their widest cell; the first row is the header."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -166,9 +167,9 @@ def plan_lines(plan: Plan, raw: bool = False) -> list[str]:
                 else f"{path} removed"
                 for path, old, new in fields
             )
-        lines.append(head)
+        lines.append(printable(head))
     if plan.current_context is not None:
-        lines.append(f"~ current-context -> {plan.current_context or '(unset)'}")
+        lines.append(printable(f"~ current-context -> {plan.current_context or '(unset)'}"))
     return lines
 
 

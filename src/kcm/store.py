@@ -383,8 +383,9 @@ def edit_all(paths: list[Path]) -> Iterator[list[Edit]]:
         yield [held.get(path) or Edit(path, path, None) for path in paths]
 
 
-def undo(path: Path, *, force: bool = False) -> str:
-    """Put back the file as it was before kcm's last write to it; returns what was done."""
+def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
+    """Put back the file as it was before kcm's last write to it; returns what was done. `check`
+    refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
     path = Path(os.path.abspath(path))
     target = Path(os.path.realpath(path))
     folder = _backup_folder(target)
@@ -392,7 +393,17 @@ def undo(path: Path, *, force: bool = False) -> str:
     if not stamps:
         raise KcmError(f"{target}: kcm has no backup of this file")
     latest = stamps[-1]
-    meta = json.loads((folder / f"{latest}.json").read_text())
+    try:
+        meta = json.loads((folder / f"{latest}.json").read_text())
+        restored = read_text(folder / f"{latest}.yaml") if meta["existed"] else None
+        if meta["existed"] and restored is None:
+            raise ValueError("its copy of the file is missing")
+        if not isinstance(meta["written_sha256"], str):
+            raise ValueError("no checksum")
+    except (OSError, ValueError, KeyError, TypeError, KcmError) as exc:
+        raise KcmError(f"{target}: kcm's last backup of it ({folder / latest}) is damaged: {exc}") from None
+    if restored is not None and check is not None:
+        check(restored)  # never put back a file kubectl cannot read
     with edit(path, backup=False) as current:
         now = hashlib.sha256((current.text or "").encode()).hexdigest()
         if now != meta["written_sha256"] and not force:
@@ -402,7 +413,7 @@ def undo(path: Path, *, force: bool = False) -> str:
             )
         if meta["existed"]:
             # the restore itself is not backed up: undo walks back one write at a time
-            current.new_text = (folder / f"{latest}.yaml").read_bytes().decode("utf-8")
+            current.new_text = restored
             action = f"Restored {target} as it was before kcm's last change"
         else:
             target.unlink(missing_ok=True)

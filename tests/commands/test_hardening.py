@@ -264,3 +264,67 @@ def test_a_state_folder_that_cannot_be_made_means_a_write_without_backup_and_a_w
     assert run.returncode == 0, run.stderr
     assert "no backup of" in run.stderr
     assert "cluster/prod" in config.read_text()
+
+
+DOUBLE_BOM = (
+    "\ufeff\ufeffapiVersion: v1\nkind: Config\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list"], ["use", "a"], ["rename", "a", "b"], ["rm", "a"], ["add", "prod"], ["merge", "other"]],
+    ids=lambda args: args[0],
+)
+def test_a_second_byte_order_mark_is_refused_by_every_verb_alike(
+    args: list[str], aws: Aws, tmp_path: Path
+) -> None:
+    """kubectl skips a BOM at a line's start but counts it as a column: the keys after it no longer line
+    up and it drops them without a word (here: the contexts). kcm says so, in every verb, and writes
+    nothing, rather than reading the file one way and kubectl another."""
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    config.write_text(DOUBLE_BOM)
+    (tmp_path / "other").write_text("apiVersion: v1\nkind: Config\n")
+    run = _kcm(*args, "--kubeconfig", str(config), cwd=tmp_path)
+    _one_line(run, f"{config}:1:1: a byte order mark (U+FEFF) starts this line")
+    assert config.read_text() == DOUBLE_BOM
+
+
+@pytest.mark.parametrize("damage", ["meta", "copy-missing", "copy-unreadable"])
+def test_undo_never_restores_a_damaged_backup(damage: str, aws: Aws, isolated: Path, tmp_path: Path) -> None:
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    config.write_text("apiVersion: v1\nkind: Config\n")
+    assert _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path).returncode == 0
+    written = config.read_text()
+    [folder] = list((isolated / ".local/state/kcm/backups").iterdir())
+    [meta] = list(folder.glob("*.json"))
+    copy = meta.with_suffix(".yaml")
+    if damage == "meta":
+        meta.write_text('{"path": ')  # cut short, as a full disk leaves it
+    elif damage == "copy-missing":
+        copy.unlink()
+    else:
+        copy.write_text("clusters: {server: [a]}\n")  # a file kubectl cannot load
+    run = _kcm("undo", "--kubeconfig", str(config), cwd=tmp_path)
+    expected = "not restored" if damage == "copy-unreadable" else "is damaged"
+    _one_line(run, expected)
+    assert config.read_text() == written
+
+
+def test_control_characters_in_names_never_reach_the_terminal(tmp_path: Path) -> None:
+    """A context named with an escape sequence (a title change, a screen clear) is shown escaped, and
+    a name with a line break stays on its line, in the table and in error messages."""
+    config = tmp_path / "config"
+    config.write_text(
+        'contexts:\n- name: "evil\\e]0;pwned\\a\\e[2J"\n  context: {cluster: c, user: u}\n'
+        '- name: "two\\nlines"\n  context: {cluster: c, user: u}\n'
+    )
+    listed = _kcm("list", "--kubeconfig", str(config), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J" in listed.stdout and "two\\nlines" in listed.stdout
+    assert len(listed.stdout.splitlines()) == 3
+    missing = _kcm("use", "x\x1b[2J", "--kubeconfig", str(config), cwd=tmp_path)
+    _one_line(missing, "no context named 'x\\x1b[2J'")
