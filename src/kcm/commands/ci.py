@@ -105,9 +105,7 @@ def base_dir() -> Path:
     if not given:
         return Path(tempfile.gettempdir())
     if not os.path.isdir(given):
-        raise InputError(
-            f"RUNNER_TEMP={given!r}: no such folder (the runner sets it; unset it to use /tmp)"
-        )
+        raise InputError(f"RUNNER_TEMP={given!r}: no such folder (the runner sets it; unset it to use /tmp)")
     return Path(given)
 
 
