@@ -86,7 +86,7 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
-def yaml11_plain(text: str) -> bool:
+def _yaml11_plain(text: str) -> bool:
     """Whether YAML 1.1 itself (PyYAML, other readers) reads an unquoted `text` as other than a string."""
     return bool(
         _YAML11_NULL.match(text)
@@ -102,7 +102,7 @@ def _plain_ok(text: str, flow: bool) -> bool:
     unsafe = _FLOW_UNSAFE if flow else _BLOCK_UNSAFE
     if any(ch.isspace() or ch in unsafe for ch in text) or text.endswith(":"):
         return False
-    return resolve_plain(text) == text and not yaml11_plain(text) and not _AMBIGUOUS.match(text)
+    return resolve_plain(text) == text and not _yaml11_plain(text) and not _AMBIGUOUS.match(text)
 
 
 def scalar(value: Any, flow: bool = False) -> str:

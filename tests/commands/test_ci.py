@@ -118,7 +118,7 @@ def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
     if number == signal.SIGKILL:  # nothing can be forwarded; the watchdog still removes the file
         assert code == -signal.SIGKILL
         deadline = time.monotonic() + 10
-        while path.exists() and time.monotonic() < deadline:
+        while jobs(tmp_path) and time.monotonic() < deadline:  # the file goes, then its folder
             time.sleep(0.05)
     else:
         assert code == 3  # the command's own answer to the forwarded signal

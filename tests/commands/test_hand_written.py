@@ -100,7 +100,7 @@ def test_a_nameless_context_cannot_be_used_and_says_why(config: Path, tmp_path: 
 def test_merge_never_writes_a_nameless_entry(config: Path, tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.write_text("apiVersion: v1\nkind: Config\n")
-    run = _kcm("merge", str(config), "--kubeconfig", str(target), cwd=tmp_path)
+    run = _kcm("merge", str(config), "--kubeconfig", str(target), "--trust", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     from kcm.kubeconfig import loads
 

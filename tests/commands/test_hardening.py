@@ -224,24 +224,35 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _fill(disk: Path, leave: int) -> None:
+    """Fill `disk` up, then give back `leave` bytes."""
+    filler = disk / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as stream:
+        while True:
+            stream.write(b"\0" * 4096)
+            stream.flush()
+    if leave:
+        os.truncate(filler, max(filler.stat().st_size - leave, 0))
+
+
+@pytest.mark.parametrize("room", ["none", "for-the-lock-only"])
 def test_a_full_disk_is_one_line_the_file_unchanged_and_no_backup_claims_a_write(
-    small_disk: Path, aws: Aws, isolated: Path, tmp_path: Path
+    room: str, small_disk: Path, aws: Aws, isolated: Path, tmp_path: Path
 ) -> None:
     aws.cluster("prod")
     config = small_disk / "config"
     original = "apiVersion: v1\nkind: Config\n# " + "x" * 100_000 + "\n"
     config.write_text(original)
-    filler = small_disk / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as stream:
-        while True:
-            stream.write(b"\0" * 4096)
-            stream.flush()
+    _fill(small_disk, 0 if room == "none" else 8192)
     run = _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path)
-    _one_line(run, "No space left on device; the file is unchanged")
+    expected = (
+        "cannot create lock file: No space left on device"
+        if room == "none"
+        else ("cannot write: No space left on device; the file is unchanged")
+    )
+    _one_line(run, expected)
     assert config.read_text() == original
-    assert [p.name for p in small_disk.iterdir()] == sorted(["config", "filler"]) or sorted(
-        p.name for p in small_disk.iterdir()
-    ) == ["config", "filler"]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["config", "filler"]  # no lock, no temp file
     undo = _kcm("undo", "--kubeconfig", str(config), cwd=tmp_path)
     assert undo.returncode != 0 and "no backup" in undo.stderr
 
