@@ -612,6 +612,9 @@ def _flow_value(word: str) -> Any:
 
 # ---- the rendering -----------------------------------------------------------------------------------
 _FLOW_INDICATORS = set(",[]{}")
+# In flow context go-yaml v2 ends a plain scalar at a flow indicator and at any `?` (its scanner, from
+# an older libyaml, does not need a blank after it): `{a: u?x}` is refused ("did not find expected ','").
+_FLOW_PLAIN_STOPS = _FLOW_INDICATORS | {"?"}
 _START_INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 
 
@@ -629,7 +632,7 @@ def plain_ok(text: str, flow: bool) -> bool:
             return False
     if ": " in text or " #" in text or text.endswith(":"):
         return False
-    if flow and (any(ch in _FLOW_INDICATORS for ch in text) or (":" in text and _colon_risky(text))):
+    if flow and (any(ch in _FLOW_PLAIN_STOPS for ch in text) or (":" in text and _colon_risky(text))):
         return False
     return isinstance(go_resolve(text), str) and go_resolve(text) == text and text != "<<"
 

