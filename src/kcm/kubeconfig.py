@@ -14,6 +14,7 @@ import contextlib
 import copy
 import gc
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -474,13 +475,14 @@ class Document:
             return
         if flow_list and (node.value or in_flow):
             close = node.end_mark.index - 1
-            sep = ", " if node.value else ""
-            yield close, close, sep + ", ".join(yamltext.flow(entry) for entry in added)
+            yield close, close, self._flow_separator(node) + ", ".join(yamltext.flow(e) for e in added)
         elif isinstance(node, SequenceNode) and node.value:
             last = node.value[-1]
-            dash = self.text.rfind("-", 0, last.start_mark.index)
+            dash = self._dash(last)
             column = dash - (self.text.rfind("\n", 0, dash) + 1)
-            gap = last.start_mark.column - column
+            # the entry's text after `- ` where it starts on the dash's line, else two columns in
+            same_line = "\n" not in self.text[dash : last.start_mark.index]
+            gap = max(last.start_mark.column - column, 2) if same_line else 2
             lines = [
                 " " * column
                 + "-"
@@ -503,7 +505,7 @@ class Document:
 
     def _delete_item(self, item: Node) -> tuple[int, int, str]:
         """The lines of one block-list item, from its dash to its last line (and that line's comment)."""
-        dash = self.text.rfind("-", 0, item.start_mark.index)
+        dash = self._dash(item)
         line_start = self.text.rfind("\n", 0, dash) + 1
         if self.text[line_start:dash].strip():
             raise EditError(
@@ -564,12 +566,42 @@ class Document:
         values = {key: self.data[key] for key in keys}
         if root.flow_style:
             close = root.end_mark.index - 1
-            sep = ", " if root.value else ""
-            return close, close, sep + yamltext.flow(values)[1:-1]
+            return close, close, self._flow_separator(root) + yamltext.flow(values)[1:-1]
         column = root.start_mark.column
         lines = yamltext.block(values, column, self.style)
         lines[0] = " " * column + lines[0]
         return self._after_line(self._end(root), lines)
+
+    def _dash(self, item: Node) -> int:
+        """Where the `-` of a block-list item stands: on the item's line before it, or alone (with a
+        comment, perhaps) on a line above it, blank and comment lines between."""
+        start = item.start_mark.index
+        line_start = self.text.rfind("\n", 0, start) + 1
+        before = self.text[line_start:start].rstrip(" \t")
+        if before.endswith("-"):
+            return line_start + len(before) - 1
+        while line_start > 0:
+            end = line_start - 1
+            line_start = self.text.rfind("\n", 0, end) + 1
+            line = self.text[line_start:end].rstrip("\r")
+            content = line.lstrip(" \t")
+            if not content or content.startswith("#"):
+                continue
+            rest = content[1:].lstrip(" \t")
+            if content.startswith("-") and (not rest or rest.startswith("#")):
+                return line_start + len(line) - len(content)
+            break
+        raise EditError(f"{self.source}:{item.start_mark.line + 1}: kcm cannot find this entry's dash")
+
+    def _flow_separator(self, node: Node) -> str:
+        """What goes before items appended to a flow collection: a comma, unless it is empty or its
+        last item already has one after it (`[a, b,]`)."""
+        if not node.value:
+            return ""
+        last = node.value[-1]
+        end = self._end(last[1] if isinstance(last, tuple) else last)
+        between = re.sub(r"#[^\n]*", "", self.text[end : node.end_mark.index - 1])
+        return " " if "," in between else ", "
 
     def _update(self, node: Node, old: Any, new: Any, in_flow: bool) -> list[tuple[int, int, str]]:
         """Change one entry: scalars in place where the shape is unchanged, else the whole entry."""
