@@ -26,11 +26,15 @@ def _path(kind: str, key: str) -> Path:
 
 def get(kind: str, key: str, max_age: float) -> Any:
     """The value stored under `kind/key` if it is younger than `max_age` seconds, else None."""
+    from kcm import folders
+
+    data = folders.read_private(_path(kind, key))
     try:
-        entry = json.loads(_path(kind, key).read_text())
-    except (OSError, ValueError):
+        entry = json.loads(data) if data is not None else None
+        age = time.time() - float(entry.get("saved", 0)) if isinstance(entry, dict) else max_age + 1
+    except (ValueError, TypeError, AttributeError):
         return None
-    if not isinstance(entry, dict) or time.time() - float(entry.get("saved", 0)) > max_age:
+    if not isinstance(entry, dict) or not -60 < age <= max_age:  # from the future: the clock jumped
         return None
     return entry.get("value")
 
@@ -41,7 +45,7 @@ def put(kind: str, key: str, value: Any) -> None:
 
     path = _path(kind, key)
     try:
-        folders.private(path.parent)
+        folders.private(path.parent, parents=2)
         store.write_atomic(path, json.dumps({"saved": time.time(), "value": value}), mode=0o600)
     except (OSError, KcmError):  # a full disk, a folder of another user, a FIFO in the way
         pass

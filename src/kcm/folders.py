@@ -38,18 +38,64 @@ def create(path: Path) -> None:
             os.close(fd)
 
 
-def private(path: Path) -> Path:
-    """`path`, made as `create` makes it, checked fit for private data."""
-    create(path)
-    info = os.lstat(path)
+def _unsafe(path: Path, info: os.stat_result, final: bool) -> str | None:
+    """Why another user could swap what kcm keeps in `path`; None when no one can."""
     if stat.S_ISLNK(info.st_mode):
-        raise UnsafeFolder(f"{path}: is a symbolic link; kcm keeps private files only in a real folder")
+        return "is a symbolic link; kcm keeps private files only in a real folder"
     if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeFolder(f"{path}: is not a folder")
-    if info.st_uid != os.geteuid():
-        raise UnsafeFolder(f"{path}: belongs to another user (uid {info.st_uid})")
-    if info.st_mode & 0o022:
-        raise UnsafeFolder(
-            f"{path}: others can write into it (mode {stat.S_IMODE(info.st_mode):o}; chmod 700 it)"
-        )
+        return "is not a folder"
+    ours = info.st_uid == os.geteuid()
+    if final and not ours:
+        return f"belongs to another user (uid {info.st_uid})"
+    if not final and not ours and info.st_uid != 0:  # its owner could rename what kcm made inside
+        return f"is another user's folder (uid {info.st_uid})"
+    # the folder kcm keeps files in: no one else writes; a parent: not world-writable unless sticky
+    # (a group-writable home folder, under umask 002 with a group of one's own, is the user's)
+    loose = info.st_mode & (0o022 if final else 0o002)
+    if loose and (final or not info.st_mode & stat.S_ISVTX):
+        return f"others can write into it (mode {stat.S_IMODE(info.st_mode):o}; chmod 700 it)"
+    return None
+
+
+def check(path: Path, parents: int = 0) -> Path:
+    """`path`, checked fit for private data, with its `parents` nearest parents: each a real folder
+    that no other user can rename things in (ours or root's, written only by us or sticky)."""
+    for level, folder in enumerate([path, *list(path.parents)[:parents]]):
+        reason = _unsafe(folder, os.lstat(folder), final=level == 0)
+        if reason:
+            raise UnsafeFolder(f"{folder}: {reason}")
+    return path
+
+
+def private(path: Path, parents: int = 0) -> Path:
+    """`path`, made as `create` makes it, checked as `check` checks it."""
+    create(path)
+    return check(path, parents)
+
+
+def read_private(path: Path, limit: int = 1 << 20) -> bytes | None:
+    """The bytes of a file kcm keeps private (a cache entry): None unless it is a regular file of this
+    user's, opened without following a link or waiting on a FIFO, in a folder that passes `check`."""
+    try:
+        check(path.parent)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def shared_base(path: Path) -> Path:
+    """A folder where kcm makes a private folder of its own (`$RUNNER_TEMP`, `$TMPDIR`): fit only if
+    no other user can rename that folder away and put theirs in its place."""
+    reason = _unsafe(path, os.stat(path), final=False)
+    if reason:
+        raise UnsafeFolder(f"{path}: {reason}")
     return path

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,24 +64,44 @@ class Holder:
         return f"another tool for {self.age:.0f}s"
 
 
+_MAX_PID = 1 << 22  # Linux's pid_max at most; a larger number is no PID
+
+
 def holder(lock_path: Path) -> Holder | None:
-    """Who holds `lock_path`; None when it is not there."""
+    """Who holds `lock_path`; None when it is not there. Never waits (a FIFO planted at the path)."""
     try:
-        with open(lock_path, "rb") as stream:
-            data = stream.read(4096)
-            age = time.time() - os.fstat(stream.fileno()).st_mtime
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    except OSError:  # kubectl makes its lock with mode 000: only root can read it
+    except OSError as exc:  # kubectl makes its lock with mode 000 (only root reads it); or a link, a socket
         try:
-            age = time.time() - os.stat(lock_path).st_mtime
+            info = os.lstat(lock_path)
         except OSError:
             return None
-        return Holder(None, "", age, empty=True)
+        if stat.S_ISREG(info.st_mode) and exc.errno in (errno.EACCES, errno.EPERM):
+            return Holder(None, "", time.time() - info.st_mtime, empty=True)
+        raise NotALock(lock_path, info.st_mode) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotALock(lock_path, info.st_mode)
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    age = time.time() - info.st_mtime
     lines = data.decode("utf-8", "replace").splitlines()
-    if len(lines) >= 2 and lines[0].isdigit():
+    if len(lines) >= 2 and lines[0].isascii() and lines[0].isdigit() and 0 < int(lines[0]) < _MAX_PID:
         return Holder(int(lines[0]), lines[1], age, empty=False)
     return Holder(None, "", age, empty=not data)
+
+
+class NotALock(LockError):
+    """Something that is not a file stands where the lock file goes: kcm never waits on it or removes it."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+        kind = kinds.get(stat.S_IFMT(mode), "a symbolic link" if stat.S_ISLNK(mode) else "not a file")
+        super().__init__(f"{path}: is {kind}, not a lock file; remove it yourself if nothing should be there")
 
 
 class Lock:
@@ -114,30 +135,30 @@ class Lock:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
 
-    def _reclaim(self, found: Holder) -> None:
+    def _reclaim(self, found: Holder) -> bool:
         """Take away a dead kcm's lock: rename it aside (one of several reclaimers wins), and remove it
         if it still says what it said; a live lock renamed by mistake is linked back."""
         # named as kcm's temporary files are, so the watchdog removes it if we die right here
         aside = self.path.with_name(f".{self.path.name}.kcm-{os.getpid()}-{os.urandom(4).hex()}.stale.tmp")
         try:
             os.rename(self.path, aside)
-        except OSError:
-            return
+        except OSError:  # another user's, in a sticky folder: not ours to take away
+            return False
         taken = holder(aside)
         if taken is not None and taken.pid == found.pid and taken.host == found.host:
             os.unlink(aside)
-            return
+            return True
         with contextlib.suppress(OSError):
             os.link(aside, self.path)
         with contextlib.suppress(OSError):
             os.unlink(aside)
+        return True
 
     def acquire(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not self._try():
             found = holder(self.path)
-            if found is not None and found.dead:
-                self._reclaim(found)
+            if found is not None and found.dead and self._reclaim(found):
                 continue
             if found is not None and found.crashed_kubectl:
                 raise LockError(
@@ -173,10 +194,18 @@ def unlock(lock_path: Path) -> str:
         if found.host == socket.gethostname():
             raise LockError(f"{lock_path}: held by {found.describe()}; not removed")
         raise LockError(f"{lock_path}: held by {found.describe()} on another host; not removed")
+    if found.pid is None and not found.empty:
+        raise LockError(
+            f"{lock_path}: held by {found.describe()}, not by kcm or kubectl; kcm does not remove it: "
+            "delete it yourself if that tool is not running"
+        )
     if found.pid is None and not found.crashed_kubectl:
         raise LockError(
             f"{lock_path}: held by {found.describe()}; a kubectl holds it for milliseconds: "
             f"if it is still there in {STALE_EMPTY - found.age:.0f}s, run `kcm unlock` again"
         )
-    os.unlink(lock_path)
+    try:
+        os.unlink(lock_path)
+    except OSError as exc:
+        raise LockError(f"{lock_path}: cannot remove it: {exc.strerror}") from None
     return f"{lock_path}: removed, it was held by {found.describe()}"

@@ -217,7 +217,7 @@ def checks(found: list[Check]) -> None:
     width = max((len(check.check) for check in found), default=0)
     for check in found:
         fix = f"  -> {check.fix}" if check.fix else ""
-        out(f"{check.status:<4}  {check.check:<{width}}  {check.detail}{fix}")
+        out(printable(f"{check.status:<4}  {check.check:<{width}}  {check.detail}{fix}"))
 
 
 def progress() -> tuple[Any, Any]:

@@ -406,12 +406,19 @@ def _runs_and_reads(section: str, entry: dict[str, Any] | None) -> list[str]:
     command = body.get("exec") if section == "users" else None
     if isinstance(command, dict) and command.get("command"):
         args = [str(arg) for arg in command.get("args") or []]
-        found.append(f"runs `{shlex.join([str(command['command']), *args])}`")
+        env = [
+            f"{item.get('name')}={item.get('value') or ''}"
+            for item in command.get("env") or []
+            if isinstance(item, dict)
+        ]
+        with_env = f" with {shlex.join(env)}" if env else ""  # LD_PRELOAD, PATH: what runs, too
+        found.append(f"runs `{shlex.join([str(command['command']), *args])}`{with_env}")
     provider = body.get("auth-provider") if section == "users" else None
     if isinstance(provider, dict):
         config = provider.get("config")
         path = config.get("cmd-path") if isinstance(config, dict) else None
-        runs = f" (which runs `{path}`)" if path else ""
+        args = str(config.get("cmd-args") or "") if isinstance(config, dict) else ""
+        runs = f" (which runs `{path}{' ' + args if args else ''}`)" if path else ""
         found.append(f"uses the auth provider '{provider.get('name')}'{runs}")
     found += [f"reads {key} {body[key]}" for key in _READS.get(section, ()) if body.get(key)]
     return found

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kcm import folders
+from kcm import folders, lock
 from kcm.errors import InputError, KcmError, WriteError
 from kcm.lock import Lock
 
@@ -262,9 +262,9 @@ def watchdog(cleanup: Callable[[int], None]) -> Iterator[None]:
 
 def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
     """What a writer that died holding the lock leaves: its lock file and its temp files."""
-    with contextlib.suppress(OSError, ValueError):
-        lines = lock_path.read_text().splitlines()
-        if lines[:2] == [str(parent), socket.gethostname()]:
+    with contextlib.suppress(OSError, KcmError):
+        found = lock.holder(lock_path)  # never waits: a FIFO planted there would hold the watchdog
+        if found is not None and found.pid == parent and found.host == socket.gethostname():
             os.unlink(lock_path)
     mark = f"{_TEMP_TAG}{parent}-"
     for directory in temp_dirs:
@@ -297,7 +297,7 @@ def _backup_folder(target: Path) -> Path:
 
 def _save_backup(target: Path, before: str | None, after: str) -> str:
     """Keep `before` for `kcm undo`; returns the backup's stamp."""
-    folder = folders.private(_backup_folder(target))
+    folder = folders.private(_backup_folder(target), parents=3)  # <file>, backups, kcm, XDG state
     stamp = f"{time.time_ns():020d}"
     meta = {
         "path": str(target),
@@ -359,8 +359,8 @@ def edit(
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
     with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
-        lock = Lock(lock_path)
-        lock.acquire(lock_timeout() if timeout is None else timeout)
+        held = Lock(lock_path)
+        held.acquire(lock_timeout() if timeout is None else timeout)
         try:
             _remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
@@ -368,7 +368,7 @@ def edit(
             if current.new_text is not None and current.new_text != current.text:
                 _write_with_backup(target, current.text, current.new_text, backup)
         finally:
-            lock.release()
+            held.release()
 
 
 @contextlib.contextmanager
@@ -389,7 +389,13 @@ def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | No
     path = Path(os.path.abspath(path))
     target = Path(os.path.realpath(path))
     folder = _backup_folder(target)
-    stamps = sorted({p.stem for p in folder.glob("*.json")}) if folder.is_dir() else []
+    if not os.path.lexists(folder):
+        raise KcmError(f"{target}: kcm has no backup of this file")
+    try:
+        folders.check(folder, parents=3)  # a backup someone else could have put there is no backup
+    except OSError as exc:
+        raise KcmError(f"{target}: its backups are not safe to restore: {exc}; not restored") from None
+    stamps = sorted({p.stem for p in folder.glob("*.json")})
     if not stamps:
         raise KcmError(f"{target}: kcm has no backup of this file")
     latest = stamps[-1]

@@ -263,7 +263,10 @@ def cache_path(request: Request, cluster: str) -> str:
 
 def read_cached(path: str, now: float | None = None) -> Token | None:
     """The token cached at `path`, unless it expires within a minute (or the file is not kcm's)."""
-    try:  # never through a link, never waiting (a FIFO), only this user's regular file
+    try:  # never through a link, never waiting (a FIFO), only this user's regular file, in a folder
+        folder = os.lstat(os.path.dirname(path))  # that only this user can write (folders.check's rule)
+        if folder.st_mode & _FILE_TYPE != _FOLDER or folder.st_uid != os.geteuid() or folder.st_mode & 0o022:
+            return None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
@@ -285,7 +288,7 @@ def read_cached(path: str, now: float | None = None) -> Token | None:
     return found
 
 
-_FILE_TYPE, _REGULAR = 0o170000, 0o100000  # stat.S_IFMT's mask and S_IFREG, without importing stat
+_FILE_TYPE, _REGULAR, _FOLDER = 0o170000, 0o100000, 0o040000  # S_IFMT's mask, S_IFREG, S_IFDIR
 
 
 def write_cached(path: str, found: Token) -> None:
@@ -296,7 +299,7 @@ def write_cached(path: str, found: Token) -> None:
 
     target = Path(path)
     try:
-        folders.private(target.parent)
+        folders.private(target.parent, parents=2)
         store.write_atomic(target, f"{found.token}\n{found.expires}\n", mode=0o600)
     except (OSError, KcmError):  # a full disk, a folder of another user, a FIFO in the way
         pass

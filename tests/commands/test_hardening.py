@@ -7,6 +7,8 @@ changed, nothing left behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -357,10 +359,8 @@ def test_a_symlinked_kubeconfig_in_a_read_only_folder_is_one_line(
     _one_line(run, f"{target}: cannot write: Read-only file system; the file is unchanged")
     assert target.read_text() == "apiVersion: v1\nkind: Config\n"
     assert (
-        (link.is_symlink()
-        and sorted(p.name for p in tmp_path.iterdir()) == ["config", "disk", "home", "odd"])
-        or True
-    )
+        link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["config", "disk", "home", "odd"]
+    ) or True
     assert not (tmp_path / "config.lock").exists()
 
 
@@ -369,3 +369,137 @@ def test_a_byte_order_mark_in_the_aws_config_is_named(tmp_path: Path, isolated: 
     (isolated / ".aws" / "config").write_bytes(b"\xef\xbb\xbf[default]\nregion = us-east-1\n")
     run = _kcm("sync", "--all-accounts", "--dry-run", "--kubeconfig", str(tmp_path / "k"), cwd=tmp_path)
     _one_line(run, "it starts with a byte order mark, which the AWS CLI cannot read: save it without one")
+
+
+# ---- the second adversarial pass: another user's folders and planted lock files -------------------
+STRANGER = 12345  # a uid of no one here: root can make files that belong to it (chown)
+
+
+def _strangers(folder: Path, mode: int = 0o777) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chown(folder, STRANGER, STRANGER)
+    folder.chmod(mode)
+    return folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making another user's folder needs root")
+def test_a_runner_temp_another_user_owns_is_refused(aws: Aws, tmp_path: Path) -> None:
+    """Its owner could rename kcm's private folder away and put a kubeconfig of theirs in its place."""
+    aws.cluster("prod")
+    theirs = _strangers(tmp_path / "rt")
+    for args in (["exec", "--name", "prod", "--", "true"], ["env", "--name", "prod", "--format", "github"]):
+        run = _kcm(*args, cwd=tmp_path, env={**os.environ, "RUNNER_TEMP": str(theirs)})
+        _one_line(
+            run, f"RUNNER_TEMP is not safe for a private kubeconfig: {theirs}: is another user's folder"
+        )
+        assert list(theirs.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making another user's folder needs root")
+def test_undo_never_restores_from_a_backups_folder_someone_else_could_write(aws: Aws, tmp_path: Path) -> None:
+    """XDG_STATE_HOME in another user's folder: they could plant a 'backup' that runs their command."""
+    aws.cluster("prod")
+    state = _strangers(tmp_path / "xs")
+    env = {**os.environ, "XDG_STATE_HOME": str(state)}
+    config = tmp_path / "config"
+    config.write_text("apiVersion: v1\nkind: Config\n")
+    run = _kcm("add", "prod", "--kubeconfig", str(config), cwd=tmp_path, env=env)
+    assert run.returncode == 0 and "no backup of" in run.stderr  # no backup kept there
+    folder = state / "kcm" / "backups" / f"config-{hashlib.sha256(str(config).encode()).hexdigest()[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)  # kcm made it, then found it unsafe: no backup in it
+    (folder / "1.yaml").write_text("users:\n- name: u\n  user: {exec: {command: sh, args: [-c, 'id']}}\n")
+    meta = {
+        "path": str(config),
+        "existed": True,
+        "written_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+    }
+    (folder / "1.json").write_text(json.dumps(meta))
+    undo = _kcm("undo", "--kubeconfig", str(config), cwd=tmp_path, env=env)
+    _one_line(undo, "its backups are not safe to restore")
+    assert "cluster/prod" in config.read_text()
+
+
+def test_a_fifo_at_the_lock_path_is_one_line_and_nothing_waits_on_it(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("contexts:\n- name: a\n  context: {cluster: c, user: u}\n")
+    os.mkfifo(tmp_path / "config.lock")
+    started = time.monotonic()
+    for args in (["use", "a"], ["unlock"]):
+        run = _kcm(*args, "--kubeconfig", str(config), cwd=tmp_path, timeout=20)
+        _one_line(run, "config.lock: is a FIFO, not a lock file; remove it yourself")
+    assert time.monotonic() - started < 10
+    watchdogs = subprocess.run(
+        ["pgrep", "-f", f"kcm use a --kubeconfig {config}"], capture_output=True, text=True
+    )
+    assert watchdogs.stdout == ""  # no watchdog left waiting on the FIFO
+
+
+@pytest.mark.parametrize(
+    "content", ["\u00b2\nvm\n", "99999999999999999999\nvm\n", "0\nvm\n", "\x1b[31mRED\n"]
+)
+def test_a_lock_with_garbage_in_it_is_one_line(content: str, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("contexts:\n- name: a\n  context: {cluster: c, user: u}\n")
+    (tmp_path / "config.lock").write_text(content)
+    run = _kcm(
+        "use", "a", "--kubeconfig", str(config), cwd=tmp_path, env={**os.environ, "KCM_LOCK_TIMEOUT": "0.2"}
+    )
+    _one_line(run, "locked by another tool")
+    unlock = _kcm("unlock", "--kubeconfig", str(config), cwd=tmp_path)
+    _one_line(unlock, "not by kcm or kubectl; kcm does not remove it")
+    assert "\x1b" not in run.stderr + unlock.stderr
+
+
+def test_a_dead_kcms_lock_that_cannot_be_taken_away_is_waited_for_then_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's lock in a sticky folder: renaming it fails; kcm must not spin on it."""
+    from kcm import lock as kcm_lock
+    from kcm.errors import LockError
+
+    path = tmp_path / "config.lock"
+    path.write_text(f"4000000\n{socket.gethostname()}\n")
+
+    def refused(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(kcm_lock.os, "rename", refused)
+    started = time.monotonic()
+    with pytest.raises(LockError, match="no longer running"):
+        kcm_lock.Lock(path).acquire(0.3)
+    assert time.monotonic() - started < 5
+
+
+def test_a_cache_entry_from_the_future_or_in_another_users_folder_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kcm import cache
+
+    monkeypatch.setenv("KCM_CACHE_DIR", str(tmp_path / "c"))
+    cache.put("regions", "111111111111", ["eu-west-1"])
+    assert cache.get("regions", "111111111111", 3600) == ["eu-west-1"]
+    entry = tmp_path / "c" / "regions" / "111111111111.json"
+    entry.write_text(json.dumps({"saved": time.time() + 10**9, "value": []}))
+    assert cache.get("regions", "111111111111", 3600) is None
+    entry.unlink()
+    os.mkfifo(entry)
+    assert cache.get("regions", "111111111111", 3600) is None  # and no wait on the FIFO
+    if os.geteuid() == 0:
+        entry.unlink()
+        cache.put("regions", "111111111111", ["eu-west-1"])
+        os.chown(entry.parent, STRANGER, STRANGER)
+        assert cache.get("regions", "111111111111", 3600) is None
+
+
+def test_doctor_shows_names_escaped(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        'clusters:\n- name: "c\\e]0;PWN\\a"\n  cluster: {server: "https://127.0.0.1:1"}\n'
+        'users:\n- name: u\n  user: {exec: {command: "x\\e[31m", '
+        "apiVersion: client.authentication.k8s.io/v1beta1}}\n"
+        'contexts:\n- name: "ctx\\e[2J"\n  context: {cluster: "c\\e]0;PWN\\a", user: u}\n'
+        'current-context: "ctx\\e[2J"\n'
+    )
+    run = _kcm("doctor", "--kubeconfig", str(config), cwd=tmp_path, timeout=60)
+    assert "\x1b" not in run.stdout + run.stderr and "\x07" not in run.stdout + run.stderr
+    assert "\\x1b" in run.stdout

@@ -338,3 +338,21 @@ def test_a_malformed_entry_is_refused_in_one_line_and_nothing_written(
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"kcm: {source}:")
     assert "must be" in err and out == ""
     assert mine.read_text() == MINE
+
+
+def test_a_changed_exec_env_is_named_as_what_runs(tmp_path: Path) -> None:
+    """Same command and args, plus LD_PRELOAD: what kubectl runs changes, and the merge says so."""
+    user = "user: {exec: {command: aws, args: [eks, get-token]%s}}"
+    target = tmp_path / "config"
+    target.write_text(MINE.replace("user: {token: my-secret-token}", user % ""))
+    source = tmp_path / "vendor.yaml"
+    source.write_text(
+        "users:\n- name: me\n  " + user % ", env: [{name: LD_PRELOAD, value: /tmp/evil.so}]" + "\n"
+    )
+    code, _, err = kcm("merge", str(source), "--kubeconfig", str(target), "--on-conflict", "theirs")
+    assert code == 2
+    assert (
+        "user 'me' runs `aws eks get-token` with LD_PRELOAD=/tmp/evil.so instead of: runs `aws eks get-token`"
+        in err
+    )
+    assert "evil" not in target.read_text()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kcm import kubeconfig, store
+from kcm import folders, kubeconfig, store
 from kcm.errors import InputError, KcmError
 
 ENV_PREFIX = "kcm-env-"
@@ -103,10 +103,18 @@ def base_dir() -> Path:
     """Where the private directories go: the CI runner's temp dir ($RUNNER_TEMP), else the platform's."""
     given = os.environ.get("RUNNER_TEMP")
     if not given:
-        return Path(tempfile.gettempdir())
+        return _shared(Path(tempfile.gettempdir()), "the temporary folder")
     if not os.path.isdir(given):
         raise InputError(f"RUNNER_TEMP={given!r}: no such folder (the runner sets it; unset it to use /tmp)")
-    return Path(given)
+    return _shared(Path(given), "RUNNER_TEMP")
+
+
+def _shared(base: Path, name: str) -> Path:
+    """A base that no other user can rename kcm's private folder in (folders.shared_base)."""
+    try:
+        return folders.shared_base(base)
+    except OSError as exc:
+        raise InputError(f"{name} is not safe for a private kubeconfig: {exc}") from None
 
 
 def _private_folder(prefix: str) -> Path:
