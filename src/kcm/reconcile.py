@@ -417,8 +417,8 @@ def _runs_and_reads(section: str, entry: dict[str, Any] | None) -> list[str]:
     if isinstance(provider, dict):
         config = provider.get("config")
         path = config.get("cmd-path") if isinstance(config, dict) else None
-        args = str(config.get("cmd-args") or "") if isinstance(config, dict) else ""
-        runs = f" (which runs `{path}{' ' + args if args else ''}`)" if path else ""
+        extra = str(config.get("cmd-args") or "") if isinstance(config, dict) else ""
+        runs = f" (which runs `{path}{' ' + extra if extra else ''}`)" if path else ""
         found.append(f"uses the auth provider '{provider.get('name')}'{runs}")
     found += [f"reads {key} {body[key]}" for key in _READS.get(section, ()) if body.get(key)]
     return found

@@ -11,12 +11,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Plain scalars that YAML 1.1 (kubectl) resolves to something other than a string.
-_YAML11_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_YAML11_BOOL = re.compile(
+
+class _Lazy:
+    """A regular expression compiled when first used: compiling them all costs an everyday command
+    (`kcm list` reads, and never needs the writer's) a few milliseconds."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self.source, self.flags = source, flags
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = re.compile(self.source, self.flags)
+        for method in ("match", "fullmatch", "search"):
+            setattr(self, method, getattr(compiled, method))
+        return getattr(compiled, name)
+
+
+# Plain scalars that YAML 1.1 resolves to something other than a string.
+_YAML11_NULL = _Lazy(r"^(?:~|null|Null|NULL|)$")
+_YAML11_BOOL = _Lazy(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"
 )
-_YAML11_INT = re.compile(
+_YAML11_INT = _Lazy(
     r"""^(?:[-+]?0b[0-1_]+
     |[-+]?0[0-7_]+
     |[-+]?(?:0|[1-9][0-9_]*)
@@ -25,7 +40,7 @@ _YAML11_INT = re.compile(
     |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""",
     re.X,
 )
-_YAML11_FLOAT = re.compile(
+_YAML11_FLOAT = _Lazy(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |\.[0-9_]+(?:[eE][-+][0-9]+)?
@@ -35,8 +50,8 @@ _YAML11_FLOAT = re.compile(
     re.X,
 )
 # Neither kubectl nor we read these as strings with confidence: always quote them.
-_AMBIGUOUS = re.compile(r"^(?:<<|=|\d{4}-\d\d?-\d\d?(?:[Tt\s].*)?)$")
-_PLAIN_FIRST = re.compile(r"[A-Za-z0-9_./$^(+]|-[^\s]", re.UNICODE)
+_AMBIGUOUS = _Lazy(r"^(?:<<|=|\d{4}-\d\d?-\d\d?(?:[Tt\s].*)?)$")
+_PLAIN_FIRST = _Lazy(r"[A-Za-z0-9_./$^(+]|-[^\s]", re.UNICODE)
 _BLOCK_UNSAFE = set("#'\"`\\")
 _FLOW_UNSAFE = _BLOCK_UNSAFE | set(",[]{}:")
 
@@ -50,9 +65,9 @@ _GO_WORDS: dict[str, Any] = {
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
 }
 # Go's ParseInt with base 0 (after go-yaml strips every `_`): sign, then a base prefix or a leading 0.
-_GO_INT = re.compile(r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]+)|([0-9]+))")
-_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_LONE_UNDERSCORE = re.compile(r"(?<![0-9])_|_(?![0-9])")
+_GO_INT = _Lazy(r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]+)|([0-9]+))")
+_GO_FLOAT = _Lazy(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_LONE_UNDERSCORE = _Lazy(r"(?<![0-9])_|_(?![0-9])")
 _INT64 = range(-(2**63), 2**64)  # int64, and uint64 above it
 
 
