@@ -152,7 +152,8 @@ def to_json(value: Any, where: str = "$") -> Any:
 
 
 # ---- rule 2: JSON -> kubectl's types -----------------------------------------------------------------
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """A value's JSON type, as Go's errors name it."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -168,7 +169,7 @@ def _string(value: Any, where: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise KubectlRefuses(f"{where}: cannot unmarshal {_type_name(value)} into a string")
+        raise KubectlRefuses(f"{where}: cannot unmarshal {type_name(value)} into a string")
     return value
 
 
@@ -176,7 +177,7 @@ def _bool(value: Any, where: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise KubectlRefuses(f"{where}: cannot unmarshal {_type_name(value)} into a bool")
+        raise KubectlRefuses(f"{where}: cannot unmarshal {type_name(value)} into a bool")
     return value
 
 
@@ -197,7 +198,7 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise KubectlRefuses(f"{where}: cannot unmarshal {_type_name(value)} into an object")
+        raise KubectlRefuses(f"{where}: cannot unmarshal {type_name(value)} into an object")
     return value
 
 
@@ -205,7 +206,7 @@ def _array(value: Any, where: str) -> list[Any] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise KubectlRefuses(f"{where}: cannot unmarshal {_type_name(value)} into an array")
+        raise KubectlRefuses(f"{where}: cannot unmarshal {type_name(value)} into an array")
     return value
 
 

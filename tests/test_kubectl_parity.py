@@ -38,7 +38,7 @@ from kcm import kubeconfig
 from kcm.errors import InputError
 from kcm.kubeconfig import EditError
 from tests.kubeconfig_gen import Example, kubeconfigs
-from tests.kubectl_oracle import KUBECTL, KubectlRefuses, View, as_kubectl_sees, kubectl_view
+from tests.kubectl_oracle import KUBECTL, KubectlRefuses, View, as_kubectl_sees, kubectl_view, type_name
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "kubectl-parity"
@@ -155,15 +155,7 @@ def _normalise(message: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return type(value).__name__
+    return "null" if value is None else type_name(value)
 
 
 def _first_difference(ours: Any, theirs: Any, path: str = "$") -> tuple[str, Any, Any]:
