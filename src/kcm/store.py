@@ -326,7 +326,7 @@ def _write_with_backup(target: Path, before: str | None, after: str, backup: boo
     if backup:
         try:
             stamp = _save_backup(target, before, after)
-        except OSError as exc:
+        except (OSError, KcmError) as exc:  # a full state disk, an unsafe folder, a FIFO in the way
             from kcm import output
 
             output.warn(f"no backup of {target} for `kcm undo`: {exc}")
@@ -354,13 +354,14 @@ def edit(
             folders.create(folder)
         except OSError as exc:
             raise InputError(f"{folder}: cannot create directory: {exc.strerror}") from None
+    wait = lock_timeout() if timeout is None else timeout  # a bad KCM_LOCK_TIMEOUT: before any fork
     lock_path = Path(f"{path}.lock")
     temp_dirs = [target.parent, _backup_folder(target)]
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
     with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
         held = Lock(lock_path)
-        held.acquire(lock_timeout() if timeout is None else timeout)
+        held.acquire(wait)
         try:
             _remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
