@@ -8,6 +8,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -335,3 +336,27 @@ def test_a_bad_lock_timeout_is_one_line(value: str, aws: Aws, tmp_path: Path) ->
     assert run.returncode == 2
     assert run.stderr == f"kcm: KCM_LOCK_TIMEOUT={value!r}: give a number of seconds, 0 or more\n"
     assert config.read_text() == START
+
+
+def test_a_filesystem_without_hard_links_still_gets_a_lock_that_names_its_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some FUSE, SMB and vfat mounts refuse link(): kcm then creates the lock as kubectl does."""
+    import errno
+
+    from kcm import lock as kcm_lock
+
+    def no_links(*_: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(kcm_lock.os, "link", no_links)
+    path = tmp_path / "config.lock"
+    held = kcm_lock.Lock(path)
+    held.acquire(1)
+    assert path.read_text() == f"{os.getpid()}\n{socket.gethostname()}\n"
+    other = kcm_lock.Lock(path)
+    with pytest.raises(kcm_lock.LockError):
+        other.acquire(0.1)
+    held.release()
+    assert not path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["home"]  # no temporary file left either

@@ -24,6 +24,7 @@ from pathlib import Path
 from kcm.errors import InputError, LockError, WriteError
 
 POLL = 0.02
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 STALE_EMPTY = 60.0  # seconds: kubectl holds its lock for milliseconds
 
 
@@ -126,6 +127,10 @@ class Lock:
                 os.link(temp, self.path)  # fails if the lock exists; never a half-made lock
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                return self._create()  # a filesystem without hard links (some FUSE, SMB, vfat mounts)
             return True
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -134,6 +139,18 @@ class Lock:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+
+    def _create(self) -> bool:
+        """kubectl's way, with the holder written right after: for filesystems without hard links."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, self.content.encode())
+        finally:
+            os.close(fd)
+        return True
 
     def _reclaim(self, found: Holder) -> bool:
         """Take away a dead kcm's lock: rename it aside (one of several reclaimers wins), and remove it
