@@ -216,7 +216,7 @@ def _libyaml(text: str) -> Node | None:
     libyaml refuses a `:` that a flow plain scalar holds before one of `,?[]{}` (`[C:]`), which
     go-yaml keeps in the scalar. Each such colon is masked with a character the text lacks, of the
     same length (so every position stays), until libyaml reads the text; the scalars get it back."""
-    mask = next(chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text)
+    mask = ""  # chosen when first needed: a search of the whole text
     masked = text
     for _ in range(_MASKS):
         try:
@@ -225,6 +225,7 @@ def _libyaml(text: str) -> Node | None:
             colon = exc.problem_mark.index if exc.problem_mark else -1
             if exc.problem != "found unexpected ':'" or masked[colon : colon + 1] != ":":
                 raise
+            mask = mask or next(chr(code) for code in range(0xE000, 0xF900) if chr(code) not in text)
             masked = masked[:colon] + mask + masked[colon + 1 :]
             continue
         if masked is not text and root is not None:
