@@ -76,8 +76,28 @@ class View:
         found = self.find("contexts", name)
         if found is None:
             where = ", ".join(str(path) for path, _ in self.docs)
-            raise InputError(f"no context named '{name}' in {where}")
+            import difflib  # only on the way to an error
+
+            names = [name_of(entry) for entry in self.data["contexts"] if name_of(entry)]
+            near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            raise InputError(f"no context named '{name}' in {where}{hint}")
         return found
+
+    def match(self, part: str) -> str:
+        """The context `kcm use PART` means: one named exactly so; else the one whose name holds PART,
+        case aside (several: listed, none: the nearest names)."""
+        if not part or self.find("contexts", part) is not None:
+            return part
+        names = [name_of(entry) for entry in self.data["contexts"] if name_of(entry)]
+        holding = [name for name in names if part.lower() in name.lower()]
+        if len(holding) == 1:
+            return holding[0]
+        if holding:
+            shown = ", ".join(holding[:10]) + (f" and {len(holding) - 10} more" if len(holding) > 10 else "")
+            raise InputError(f"'{part}' is part of {len(holding)} context names: {shown}; give more of one")
+        self.context(part)  # the error, with the nearest names
+        return part
 
 
 def read(paths: list[Path]) -> View:

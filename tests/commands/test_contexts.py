@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,53 @@ def test_list_json_for_scripts(files: tuple[Path, Path]) -> None:
         ("s", False, "solo", "alice"),
         ("lab", False, "lab", "carol"),
     ]
+
+
+MANY = """apiVersion: v1
+kind: Config
+contexts:
+- name: payments-prod
+  context: {cluster: c, user: u}
+- name: payments-staging
+  context: {cluster: c, user: u}
+- name: search-prod
+  context: {cluster: c, user: u}
+- name: prod
+  context: {cluster: c, user: u}
+"""
+
+
+def _use(name: str, config: Path) -> subprocess.CompletedProcess[str]:
+    kcm_bin = Path(sys.executable).parent / "kcm"
+    return subprocess.run(
+        [str(kcm_bin), "use", name, "--kubeconfig", str(config)], capture_output=True, text=True, check=False
+    )
+
+
+def test_use_takes_an_exact_name_first_then_a_unique_part_of_one(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY)
+    exact = _use("prod", config)  # exact wins, though three names hold "prod"
+    assert exact.returncode == 0 and exact.stdout == 'Switched to context "prod".\n'
+    part = _use("STAGING", config)  # a part, case aside, that one name holds: that one, and said so
+    assert part.returncode == 0
+    assert (
+        part.stdout
+        == 'Switched to context "payments-staging". (the one context whose name holds "STAGING")\n'
+    )
+    assert "current-context: payments-staging" in config.read_text()
+
+
+def test_use_lists_the_names_a_part_matches_and_suggests_the_nearest(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY.replace("- name: prod\n  context: {cluster: c, user: u}\n", ""))
+    several = _use("prod", config)
+    assert several.returncode == 2
+    assert (
+        several.stderr
+        == "kcm: 'prod' is part of 2 context names: payments-prod, search-prod; give more of one\n"
+    )
+    typo = _use("paymnts-prod", config)
+    assert typo.returncode == 2
+    assert typo.stderr == f"kcm: no context named 'paymnts-prod' in {config}; did you mean 'payments-prod'?\n"
+    assert "current-context" not in config.read_text()

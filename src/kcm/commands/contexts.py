@@ -39,12 +39,15 @@ def _editing(kubeconfig_path: str | None) -> Iterator[View]:
 
 
 def use(name: str, kubeconfig_path: str | None = None) -> Done:
+    """Make the context current: named exactly, or by a part of its name that only it holds."""
     with _editing(kubeconfig_path) as view:
-        view.context(name)
+        full = view.match(name)
+        view.context(full)
         holder = view.current_holder()
         assert holder is not None  # the context exists, so a file does
-        holder.set("current-context", name)
-    return Done([f'Switched to context "{name}".'])
+        holder.set("current-context", full)
+    matched = f' (the one context whose name holds "{name}")' if full != name else ""
+    return Done([f'Switched to context "{full}".{matched}'])
 
 
 def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
