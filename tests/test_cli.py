@@ -29,7 +29,7 @@ def test_success_is_zero_and_the_whole_output_arrives(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     done = run("list", "--kubeconfig", str(tmp_path / "config"), "--output", "yaml")
     assert done.returncode == 2
-    assert done.stderr == "kcm: --output 'yaml': choose text or json\n"
+    assert done.stderr == "kcm: --output 'yaml': choose text, json or name\n"
     assert done.stdout == ""
 
 

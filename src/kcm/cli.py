@@ -490,7 +490,9 @@ def doctor(
 @app.command("list", help=COMMANDS["list"])
 def list_(
     kubeconfig: Kubeconfig = None,
-    output_format: OutputFormat = "text",
+    output_format: Annotated[
+        str, typer.Option("--output", "-o", help="text, json, or name (one context name a line).")
+    ] = "text",
 ) -> None:
     from kcm.commands import listing
 

@@ -128,3 +128,22 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
     assert run.returncode in (0, 141)  # 0 when the pipe took everything before head left
     assert run.stderr == ""
     assert run.stdout.startswith("CURRENT")
+
+
+def test_list_o_name_prints_one_name_a_line_for_fzf_and_scripts(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "contexts:\n- name: b\n  context: {cluster: c, user: u}\n- context: {cluster: c, user: u}\n"
+        "- name: a b\n  context: {cluster: c, user: u}\n"
+    )
+    binary = Path(sys.executable).parent / "kcm"
+    run = subprocess.run(
+        [str(binary), "list", "-o", "name", "--kubeconfig", str(config)], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout == "b\na b\n"  # the file's order; a nameless one is not listed
+    bad = subprocess.run(
+        [str(binary), "list", "-o", "yaml", "--kubeconfig", str(config)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr == "kcm: --output 'yaml': choose text, json or name\n"
+    code, out, _ = kcm("list", "--output", "name", "--kubeconfig", str(config))  # typer's door
+    assert code == 0 and out == "b\na b\n"

@@ -5,10 +5,12 @@ Read-only and fast: no AWS, no lock (kubectl reads without one), no boto3 import
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from kcm import eks, files, paths, reconcile
+from kcm.errors import InputError, printable
 from kcm.schema import name_of
 
 
@@ -57,14 +59,18 @@ def as_json(found: list[ContextRow]) -> list[dict[str, Any]]:
 
 
 def show(kubeconfig_path: str | None, output_format: str) -> int:
-    """`kcm list`: the table, or JSON; its exit status."""
+    """`kcm list`: the table, JSON, or the names one a line (for fzf and scripts); its exit status."""
     import json
 
     from kcm import output
 
-    output.check_format(output_format)
+    if output_format not in ("text", "json", "name"):
+        raise InputError(f"--output {output_format!r}: choose text, json or name")
     found = rows(kubeconfig_path)
-    if output_format == "json":
+    if output_format == "name":  # as they are for a pipe; escaped for a terminal, as every human line
+        names = [row.name for row in found if row.name]
+        output.out("".join(f"{name if not sys.stdout.isatty() else printable(name)}\n" for name in names))
+    elif output_format == "json":
         output.out(json.dumps(as_json(found), indent=2))
     else:
         output.contexts_table(found)
