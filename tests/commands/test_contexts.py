@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,23 @@ def test_use_lists_the_names_a_part_matches_and_suggests_the_nearest(tmp_path: P
     assert typo.returncode == 2
     assert typo.stderr == f"kcm: no context named 'paymnts-prod' in {config}; did you mean 'payments-prod'?\n"
     assert "current-context" not in config.read_text()
+
+
+def test_use_dash_goes_back_to_the_previous_context_and_back_again(tmp_path: Path, isolated: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY + "current-context: prod\n")
+    first = _use("-", config)
+    assert first.returncode == 2
+    assert (
+        first.stderr == "kcm: no previous context to go back to: kcm remembers one when `kcm use` switches\n"
+    )
+    assert _use("search-prod", config).returncode == 0
+    back = _use("-", config)
+    assert back.returncode == 0 and back.stdout == 'Switched to context "prod".\n'
+    again = _use("-", config)
+    assert again.returncode == 0 and again.stdout == 'Switched to context "search-prod".\n'
+    other = tmp_path / "other"  # remembered per kubeconfig
+    other.write_text(MANY + "current-context: prod\n")
+    assert _use("-", other).returncode == 2
+    [remembered] = list((isolated / ".local/state/kcm/previous").iterdir())
+    assert stat.S_IMODE(remembered.stat().st_mode) == 0o600
