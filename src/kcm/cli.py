@@ -326,7 +326,12 @@ def merge(
 
 @app.command(help=COMMANDS["use"])
 def use(
-    context: Annotated[str, typer.Argument(help="The context to make current.")],
+    context: Annotated[
+        str,
+        typer.Argument(
+            help="The context: its name, a part of it only one name holds, or - (the previous one)."
+        ),
+    ],
     kubeconfig: Kubeconfig = None,
 ) -> None:
     from kcm.commands import contexts

@@ -21,7 +21,7 @@ COMMANDS = {
     "sync": "Write a context for every EKS cluster in every account and region your AWS setup reaches.",
     "diff": "Preview a sync (with sync's options) or a merge (FILE...): exit 0 no changes, 1 changes.",
     "merge": "Bring other kubeconfigs' clusters, users and contexts into yours, keeping every line of it.",
-    "use": "Make CONTEXT the current context (kubectl config use-context).",
+    "use": "Make CONTEXT current: its name, a part of it no other name holds, or - for the previous one.",
     "rm": "Remove contexts, and their clusters and users unless another context still uses them.",
     "rename": "Rename a context; current-context follows it.",
     "export": "A self-contained kubeconfig: just these contexts, their clusters and users, files inlined.",
