@@ -120,7 +120,7 @@ class _Builder:
         if kind not in kinds:  # !!str, !!timestamp, and tags of the user's own: the text as written
             return value
         resolved = yamltext.resolve_plain(value)
-        if not isinstance(resolved, kinds[kind]) or (kind == "int" and isinstance(resolved, bool)):
+        if not isinstance(resolved, kinds[kind]) or (kind in ("int", "float") and isinstance(resolved, bool)):
             raise self.error(node, f"cannot read {value!r} as a !!{kind}")
         return float(resolved) if kind == "float" and isinstance(resolved, int) else resolved
 

@@ -28,7 +28,8 @@ _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.E
 STALE_EMPTY = 60.0  # seconds: kubectl holds its lock for milliseconds
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of that number runs (one of another user counts: it exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -50,7 +51,7 @@ class Holder:
     @property
     def dead(self) -> bool:
         """A kcm holder on this host whose process has ended."""
-        return self.pid is not None and self.host == socket.gethostname() and not _alive(self.pid)
+        return self.pid is not None and self.host == socket.gethostname() and not alive(self.pid)
 
     @property
     def crashed_kubectl(self) -> bool:
@@ -63,6 +64,21 @@ class Holder:
         if self.empty:
             return f"kubectl (an empty lock file) for {self.age:.0f}s"
         return f"another tool for {self.age:.0f}s"
+
+
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFLNK: "a symbolic link",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 _MAX_PID = 1 << 22  # Linux's pid_max at most; a larger number is no PID
@@ -100,9 +116,9 @@ class NotALock(LockError):
     """Something that is not a file stands where the lock file goes: kcm never waits on it or removes it."""
 
     def __init__(self, path: Path, mode: int) -> None:
-        kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
-        kind = kinds.get(stat.S_IFMT(mode), "a symbolic link" if stat.S_ISLNK(mode) else "not a file")
-        super().__init__(f"{path}: is {kind}, not a lock file; remove it yourself if nothing should be there")
+        super().__init__(
+            f"{path}: is {kind_of(mode)}, not a lock file; remove it yourself if nothing should be there"
+        )
 
 
 class Lock:

@@ -46,17 +46,6 @@ _TEMP_TAG = ".kcm-"
 
 
 MAX_BYTES = 256 * 1024 * 1024  # a 5,000-cluster kubeconfig is 12 MB: anything this big is not one
-_KINDS = {
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a directory",
-}
-
-
-def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def _is_devnull(info: os.stat_result) -> bool:
@@ -86,7 +75,9 @@ def read_text(path: Path) -> str | None:
         if _is_devnull(info):
             return ""
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path}: is {_kind(info.st_mode)}, not a regular file; kcm reads only files")
+            raise InputError(
+                f"{path}: is {lock.kind_of(info.st_mode)}, not a regular file; kcm reads only files"
+            )
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, 1 << 20):
@@ -116,7 +107,9 @@ def check_replaceable(target: Path) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{target}: is a directory, not a kubeconfig file")
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{target}: is {_kind(info.st_mode)}, not a regular file; kcm changes only files")
+        raise InputError(
+            f"{target}: is {lock.kind_of(info.st_mode)}, not a regular file; kcm changes only files"
+        )
 
 
 _UTF16 = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
@@ -141,17 +134,6 @@ def _temp_name(target: Path, pid: int) -> str:
     return f".{target.name}{_TEMP_TAG}{pid}-{os.urandom(4).hex()}.tmp"
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process of that number runs (one of another user counts: it exists)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_temps(directory: Path, name: str) -> None:
     """Temporary files of ours whose writer is gone (a crash before the watchdog could act)."""
     prefix = f".{name}{_TEMP_TAG}"
@@ -160,7 +142,7 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
             if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
                 continue
             pid = entry.name[len(prefix) :].split("-", 1)[0]
-            if pid.isdigit() and not pid_alive(int(pid)):
+            if pid.isdigit() and not lock.alive(int(pid)):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kcm import folders, kubeconfig, store
+from kcm import folders, kubeconfig, lock, store
 from kcm.errors import InputError, KcmError
 
 ENV_PREFIX = "kcm-env-"
@@ -187,7 +187,7 @@ def clean() -> list[Path]:
             pid = json.loads((folder / _OWNER).read_text())["session"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not one of ours, or being written: left alone
-        if isinstance(pid, int) and not store.pid_alive(pid):
+        if isinstance(pid, int) and not lock.alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
