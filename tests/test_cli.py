@@ -66,7 +66,7 @@ def test_the_front_door_hands_what_it_does_not_know_to_the_full_parser(tmp_path:
 
 
 def _typer_options(name: str) -> dict[str, tuple[str, object]]:
-    """A command's options as the typer app declares them, in the door's terms."""
+    """A command's options as the typer app declares them, in the door's terms: name -> (key, kind)."""
     from typer.main import get_command
 
     from kcm.cli import app
@@ -74,7 +74,9 @@ def _typer_options(name: str) -> dict[str, tuple[str, object]]:
     declared: dict[str, tuple[str, object]] = {}
     command = get_command(app).commands[name]  # type: ignore[attr-defined]
     for param in command.params:
-        key = "output" if param.name == "output_format" else param.name.replace("_", "-")
+        if param.param_type_name != "option":
+            continue
+        key = param.name.replace("_", "-")
         if param.is_flag:
             declared.update({opt: (key, True) for opt in param.opts})
             declared.update({opt: (key, False) for opt in param.secondary_opts})
@@ -85,11 +87,47 @@ def _typer_options(name: str) -> dict[str, tuple[str, object]]:
     return declared
 
 
-def test_the_doors_know_every_option_typer_declares() -> None:
-    from kcm.main import SYNC_OPTIONS, TOKEN_OPTIONS
+def _typer_arguments(name: str) -> list[tuple[str, bool]]:
+    """A command's arguments as typer declares them: (name, repeated)."""
+    from typer.main import get_command
 
-    assert _typer_options("sync") == SYNC_OPTIONS
-    assert _typer_options("token") == TOKEN_OPTIONS
+    from kcm.cli import app
+
+    command = get_command(app).commands[name]  # type: ignore[attr-defined]
+    params = [param for param in command.params if param.param_type_name == "argument"]
+    return [(str(param.name), param.nargs == -1) for param in params]
+
+
+# typer parameters whose Python names differ from their option's key (a keyword, or a clash)
+_PARAMETER_KEYS = {"output-format": "output", "output-file": "output-file", "shell-format": "format"}
+
+
+def test_every_option_is_declared_once_in_kcm_options_and_typer_agrees() -> None:
+    """kcm.options is what the door, completion, the config file and resolve read; typer declares the
+    same options, with the same kinds and keys, and the same number of arguments."""
+    from typer.main import get_command
+
+    from kcm import options
+    from kcm.cli import app
+
+    assert set(get_command(app).commands) == set(options.COMMANDS)  # type: ignore[attr-defined]
+    for name, command in options.COMMANDS.items():
+        typer_side = {
+            opt: (_PARAMETER_KEYS.get(key, key), kind) for opt, (key, kind) in _typer_options(name).items()
+        }
+        assert typer_side == command.door(), name
+        arguments = _typer_arguments(name)
+        assert len(arguments) == len(command.args), name
+        assert any(repeated for _, repeated in arguments) == command.repeat, name
+
+
+def test_the_config_file_knows_the_options_marked_as_settings() -> None:
+    from kcm import options, settings
+
+    marked = [opt.key for opt in options.COMMANDS["sync"].options if opt.setting]
+    assert list(settings.KNOWN["sync"]) == marked
+    assert settings.KNOWN["sync"]["concurrency"] is int and settings.KNOWN["sync"]["profile"] is list
+    assert "set-current" not in settings.KNOWN["sync"] and "dry-run" not in settings.KNOWN["sync"]
 
 
 SYNC_ARGVS = [
@@ -185,13 +223,14 @@ def test_the_token_door_reads_options_as_typer_does(argv: list[str], monkeypatch
 
     from kcm import token
     from kcm.cli import app
-    from kcm.main import TOKEN_OPTIONS, given_options
+    from kcm.main import given_options
+    from kcm.options import COMMANDS
 
     seen: list[dict[str, object]] = []
     monkeypatch.setattr(token, "command", lambda flags: seen.append(dict(flags)) or 0)
     done = CliRunner().invoke(app, ["token", *argv])
     assert done.exit_code == 0, done.output
-    door = given_options(argv, TOKEN_OPTIONS)
+    door = given_options(argv, COMMANDS["token"].door())
     assert door is not None
     assert [{key: value for key, value in flags.items() if value not in (None, False)} for flags in seen] == [
         door

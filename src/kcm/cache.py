@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -15,9 +14,9 @@ DAY = 24 * 3600
 
 
 def folder() -> Path:
-    import platformdirs
+    from kcm import folders
 
-    return Path(os.environ.get("KCM_CACHE_DIR") or platformdirs.user_cache_dir("kcm"))
+    return folders.user_cache()
 
 
 def _path(kind: str, key: str) -> Path:

@@ -504,6 +504,30 @@ def list_(
     listing.show(kubeconfig, output_format)
 
 
+@app.command(help=COMMANDS["current"])
+def current(
+    kubeconfig: Kubeconfig = None,
+    namespace: Annotated[
+        bool, typer.Option("--namespace", help="The current context's namespace instead (default if unset).")
+    ] = False,
+) -> None:
+    from kcm import quick
+
+    output.out(quick.current(kubeconfig, namespace))
+
+
+@app.command(help=COMMANDS["completion"])
+def completion(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
+) -> None:
+    from kcm import completion as scripts
+    from kcm.options import SHELLS
+
+    if shell not in SHELLS:
+        raise InputError(f"no completion for {shell!r}: choose bash, zsh or fish")
+    output.out(scripts.script(shell))
+
+
 @app.command(help=COMMANDS["token"])
 def token(
     cluster_name: Annotated[str | None, typer.Option(help="The cluster the token is for.")] = None,

@@ -11,7 +11,32 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
+
+
+def user_state() -> Path:
+    """kcm's state folder (backups, the previous context), as platformdirs names it; on Linux without
+    importing platformdirs, by the XDG rule it follows."""
+    return _user_folder("XDG_STATE_HOME", "~/.local/state", "user_state_dir")
+
+
+def user_cache() -> Path:
+    """kcm's cache folder (tokens, discovery, what a kubeconfig holds): `$KCM_CACHE_DIR`, else as
+    platformdirs names it."""
+    explicit = os.environ.get("KCM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return _user_folder("XDG_CACHE_HOME", "~/.cache", "user_cache_dir")
+
+
+def _user_folder(variable: str, default: str, platformdirs_name: str) -> Path:
+    if sys.platform == "linux":  # platformdirs' rule: an absolute $XDG_..., else the default
+        base = os.environ.get(variable, "")
+        return Path(base if os.path.isabs(base) else os.path.expanduser(default)) / "kcm"
+    import platformdirs
+
+    return Path(getattr(platformdirs, platformdirs_name)("kcm"))
 
 
 class UnsafeFolder(OSError):

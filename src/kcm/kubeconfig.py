@@ -361,6 +361,24 @@ class Document:
     def changed(self) -> bool:
         return self.data != self.original
 
+    def scalar_span(self, key: str) -> tuple[int, int] | None:
+        """Where the text of top-level `key`'s value sits, when it is a one-line scalar that `dump` would
+        replace, given a new string, by exactly `yamltext.flow(new)` there and nothing else; None when
+        an edit could be any more than that (anchors, tags or merge keys anywhere, a block scalar, a
+        value left empty, a byte order mark, a repeated key)."""
+        root = self.root
+        if self.empty or self.bom or not isinstance(root, MappingNode):
+            return None
+        if any(mark in self.text for mark in _SLOW_MARKS):
+            return None
+        found = [value for name, value in root.value if isinstance(name, ScalarNode) and name.value == key]
+        if len(found) != 1 or not isinstance(found[0], ScalarNode):
+            return None
+        node = found[0]
+        if node.style in ("|", ">") or node.start_mark.line != node.end_mark.line or self._empty_plain(node):
+            return None
+        return int(node.start_mark.index), self._end(node)
+
     # ---- the text ----------------------------------------------------------------------------
     def dump(self) -> str:
         """The file's text with the model's changes spliced in; verified by parsing it again."""

@@ -15,13 +15,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import socket
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from kcm.errors import InputError, LockError, WriteError
+from kcm.regular import kind_of
 
 POLL = 0.02
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
@@ -39,19 +38,30 @@ def alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+def hostname() -> str:
+    """This machine's name, as a kcm lock records it (socket.gethostname's, without importing socket)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 class Holder:
     """What a lock file says about who holds it."""
 
-    pid: int | None  # None: not a kcm lock (empty: kubectl's; or text of another tool)
-    host: str
-    age: float
-    empty: bool
+    __slots__ = ("age", "empty", "host", "pid")
+
+    def __init__(self, pid: int | None, host: str, age: float, empty: bool) -> None:
+        self.pid = pid  # None: not a kcm lock (empty: kubectl's; or text of another tool)
+        self.host = host
+        self.age = age
+        self.empty = empty
 
     @property
     def dead(self) -> bool:
         """A kcm holder on this host whose process has ended."""
-        return self.pid is not None and self.host == socket.gethostname() and not alive(self.pid)
+        return self.pid is not None and self.host == hostname() and not alive(self.pid)
 
     @property
     def crashed_kubectl(self) -> bool:
@@ -64,21 +74,6 @@ class Holder:
         if self.empty:
             return f"kubectl (an empty lock file) for {self.age:.0f}s"
         return f"another tool for {self.age:.0f}s"
-
-
-_KINDS = {
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a directory",
-    stat.S_IFLNK: "a symbolic link",
-}
-
-
-def kind_of(mode: int) -> str:
-    """What a file that is not a regular one is, in words."""
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 _MAX_PID = 1 << 22  # Linux's pid_max at most; a larger number is no PID
@@ -126,7 +121,7 @@ class Lock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.content = f"{os.getpid()}\n{socket.gethostname()}\n"
+        self.content = f"{os.getpid()}\n{hostname()}\n"
         self.held = False
 
     def _try(self) -> bool:
@@ -213,7 +208,7 @@ class Lock:
             return
         self.held = False
         found = holder(self.path)
-        if found is not None and found.pid == os.getpid() and found.host == socket.gethostname():
+        if found is not None and found.pid == os.getpid() and found.host == hostname():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
@@ -224,7 +219,7 @@ def unlock(lock_path: Path) -> str:
     if found is None:
         return f"{lock_path}: no lock"
     if found.pid is not None and not found.dead:
-        if found.host == socket.gethostname():
+        if found.host == hostname():
             raise LockError(f"{lock_path}: held by {found.describe()}; not removed")
         raise LockError(f"{lock_path}: held by {found.describe()} on another host; not removed")
     if found.pid is None and not found.empty:

@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 
-from kcm import __version__
+from kcm import __version__, options
 
 # name -> summary, in `kcm --help` order; tests/test_cli.py checks it against the typer app's commands.
 COMMANDS = {
@@ -29,9 +29,11 @@ COMMANDS = {
     "env": "Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it.",
     "doctor": "Walk the layers between you and the cluster, and name the broken one with its fix.",
     "list": "List contexts with cluster, user, namespace, AWS account and region; * marks the current one.",
+    "current": "Print the current context (or with --namespace its namespace), for shell prompts.",
     "token": "kubectl's exec plugin: an EKS token as `aws eks get-token` makes it, cached until near expiry.",
     "undo": "Put the kubeconfig back as it was before kcm's last change to it.",
     "unlock": "Remove a kubeconfig lock left by a crashed kubectl or kcm (never one a live process holds).",
+    "completion": "Print the completion script for bash, zsh or fish; its first lines say how to load it.",
 }
 SUMMARY = "kcm: kubeconfig manager and merger for Amazon EKS."
 
@@ -79,17 +81,9 @@ def fast(argv: list[str]) -> int | None:
         return 1
 
 
-# `kcm list` and `kcm use`'s options (the typer app declares the same).
-LIST_OPTIONS: dict[str, tuple[str, object]] = {
-    "--kubeconfig": ("kubeconfig", "value"),
-    "--output": ("output", "value"),
-    "-o": ("output", "value"),
-}
-
-
 def _list(args: list[str]) -> int | None:
     words: list[str] = []
-    flags = given_options(args, LIST_OPTIONS, words)
+    flags = given_options(args, options.COMMANDS["list"].door(), words)
     if flags is None or words:
         return None
     from kcm.commands import listing
@@ -98,15 +92,48 @@ def _list(args: list[str]) -> int | None:
 
 
 def _use(args: list[str]) -> int | None:
+    """`kcm use NAME` (and `kcm use -`): one value written where the cache says it is (kcm.quick),
+    else the full edit."""
     words: list[str] = []
-    flags = given_options(args, LIST_OPTIONS, words)
-    if flags is None or len(words) != 1 or "output" in flags:
+    flags = given_options(args, options.COMMANDS["use"].door(), words)
+    if flags is None or len(words) != 1:
         return None
-    from kcm import output
-    from kcm.commands import contexts
+    from kcm import quick
 
-    for message in contexts.use(words[0], _text(flags.get("kubeconfig"))).messages:
-        output.out(message)
+    kubeconfig = _text(flags.get("kubeconfig"))
+    message = quick.use(words[0], kubeconfig)
+    if message is None:
+        from kcm.commands import contexts
+
+        message = "\n".join(contexts.use(words[0], kubeconfig).messages)
+    sys.stdout.write(message + "\n")
+    return 0
+
+
+def _current(args: list[str]) -> int | None:
+    flags = given_options(args, options.COMMANDS["current"].door())
+    if flags is None:
+        return None
+    from kcm import quick
+
+    sys.stdout.write(quick.current(_text(flags.get("kubeconfig")), bool(flags.get("namespace"))) + "\n")
+    return 0
+
+
+def _complete(args: list[str]) -> int | None:
+    """`kcm __complete WORD...`: what the shell completion scripts ask (kcm.completion)."""
+    from kcm import completion
+
+    sys.stdout.write(completion.answer(args))
+    return 0
+
+
+def _completion(args: list[str]) -> int | None:
+    if len(args) != 1 or args[0] not in options.SHELLS:
+        return None  # typer explains
+    from kcm import completion
+
+    sys.stdout.write(completion.script(args[0]))
     return 0
 
 
@@ -114,38 +141,12 @@ def _text(value: object) -> str | None:
     return str(value) if value is not None else None
 
 
-# `kcm sync`'s options as the typer app declares them (tests/test_cli.py holds the two to each other):
-# option -> (key in sync's flags, kind). The door takes each given once, as `--name value`,
-# `--name=value` or a bare flag; anything else (help, a repeat of a one-value option, a typo) goes to typer.
-SYNC_OPTIONS = {
-    "--profile": ("profile", "list"),
-    "--prefer-role": ("prefer-role", "list"),
-    "--region": ("region", "list"),
-    "--org-role": ("org-role", "value"),
-    "--alias-template": ("alias-template", "value"),
-    "--set-current": ("set-current", "value"),
-    "--kubeconfig": ("kubeconfig", "value"),
-    "--output": ("output", "value"),
-    "-o": ("output", "value"),
-    "--concurrency": ("concurrency", "int"),
-    "--token-helper": ("token-helper", "value"),
-    "--sso-session": ("sso-session", "list"),
-    "--profile-template": ("profile-template", "value"),
-    "--write-profiles": ("write-profiles", True),
-    "--no-write-profiles": ("write-profiles", False),
-    "--all-accounts": ("all-accounts", True),
-    "--each-role": ("each-role", True),
-    "--prune": ("prune", True),
-    "--no-prune": ("prune", False),
-    "--dry-run": ("dry-run", True),
-}
+SYNC_OPTIONS = options.COMMANDS["sync"].door()
+# What sync's flags are when not given: None for what the config file may set (lists: empty), so that
+# it can; the declared default for the rest.
 _SYNC_UNSET = {
-    "profile": (),
-    "prefer-role": (),
-    "region": (),
-    "sso-session": (),
-    "dry-run": False,
-    "output": "text",
+    opt.key: (() if opt.kind == "list" else None) if opt.setting else opt.default
+    for opt in options.COMMANDS["sync"].options
 }
 
 
@@ -155,7 +156,7 @@ def sync_flags(args: list[str]) -> dict[str, object] | None:
     flags = given_options(args, SYNC_OPTIONS)
     if flags is None:
         return None
-    return {**dict.fromkeys(SYNC_KEYS), **_SYNC_UNSET, **flags}
+    return {**_SYNC_UNSET, **flags}
 
 
 def given_options(
@@ -200,9 +201,6 @@ def given_options(
     return flags
 
 
-SYNC_KEYS = sorted({key for key, _ in SYNC_OPTIONS.values()})
-
-
 def _sync(args: list[str]) -> int | None:
     """`kcm sync` without typer: the door's biggest saving (a tenth of a second of pydantic)."""
     flags = sync_flags(args)
@@ -218,22 +216,9 @@ def _sync(args: list[str]) -> int | None:
         return sync.report(flags, str(flags.pop("output")), early)
 
 
-# `kcm token`'s options (held to the typer app's by tests/test_cli.py, as sync's): `aws eks get-token`'s.
-TOKEN_OPTIONS = {
-    "--cluster-name": ("cluster-name", "value"),
-    "--cluster-id": ("cluster-id", "value"),
-    "--region": ("region", "value"),
-    "--role-arn": ("role-arn", "value"),
-    "--role": ("role-arn", "value"),  # as `aws eks update-kubeconfig` writes it for get-token
-    "--output": ("output", "value"),
-    "--no-cache": ("no-cache", True),
-    "--clear-cache": ("clear-cache", True),
-}
-
-
 def _token(args: list[str]) -> int | None:
     """`kcm token`, kubectl's exec plugin: a cached token costs the interpreter's start and a file read."""
-    flags = given_options(args, TOKEN_OPTIONS)
+    flags = given_options(args, options.COMMANDS["token"].door())
     if flags is None:
         return None
     from kcm import token
@@ -261,4 +246,12 @@ def help_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-_DOORS = {"list": _list, "use": _use, "sync": _sync, "token": _token}
+_DOORS = {
+    "list": _list,
+    "use": _use,
+    "current": _current,
+    "sync": _sync,
+    "token": _token,
+    "__complete": _complete,
+    "completion": _completion,
+}

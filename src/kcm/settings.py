@@ -8,26 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from kcm import options
 from kcm.errors import InputError
 
-# The settings of each table, with their type: `list` holds strings.
+_TYPES = {"list": list, "flag": bool, "value": str, "int": int}
+# The settings of each table, with their type (`list` holds strings): the options kcm.options marks.
 KNOWN: dict[str, dict[str, type]] = {
-    "sync": {
-        "profile": list,
-        "all-accounts": bool,
-        "prefer-role": list,
-        "each-role": bool,
-        "org-role": str,
-        "region": list,
-        "alias-template": str,
-        "prune": bool,
-        "concurrency": int,
-        "kubeconfig": str,
-        "token-helper": str,
-        "sso-session": list,
-        "write-profiles": bool,
-        "profile-template": str,
-    },
+    table: {opt.key: _TYPES[opt.kind] for opt in options.COMMANDS[table].options if opt.setting}
+    for table in ("sync",)
 }
 _TYPE_NAMES = {list: "a list of strings", bool: "true or false", str: "a string", int: "a whole number"}
 

@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import os
-import signal
-import socket
-import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from kcm import folders, lock
+from kcm import folders, lock, regular
 from kcm.errors import InputError, KcmError, WriteError
 from kcm.lock import Lock
 
@@ -45,87 +39,21 @@ BACKUPS_KEPT = 5
 _TEMP_TAG = ".kcm-"
 
 
-MAX_BYTES = 256 * 1024 * 1024  # a 5,000-cluster kubeconfig is 12 MB: anything this big is not one
-
-
-def _is_devnull(info: os.stat_result) -> bool:
-    with contextlib.suppress(OSError):
-        null = os.stat(os.devnull)
-        return stat.S_ISCHR(info.st_mode) and info.st_rdev == null.st_rdev
-    return False
-
-
 def read_text(path: Path) -> str | None:
-    """The file's text exactly as stored (newlines untouched), or None when it does not exist.
-
-    Only a regular file is read (and /dev/null, as empty, as kubectl reads it): a FIFO is opened without
-    waiting for a writer and refused, a device is refused, and at most `MAX_BYTES` are read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
-            check_replaceable(path)
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{path}: is a directory, not a kubeconfig file")
-        if _is_devnull(info):
-            return ""
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(
-                f"{path}: is {lock.kind_of(info.st_mode)}, not a regular file; kcm reads only files"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_BYTES:
-                raise InputError(f"{path}: larger than {MAX_BYTES >> 20} MiB: not a kubeconfig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    codec = _codec(data)
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        name = "UTF-8" if codec == "utf-8" else "UTF-16"
-        raise InputError(f"{path}: not a text file (invalid {name} at byte {exc.start})") from None
+    """The file's text exactly as stored (newlines untouched), or None when it does not exist; only a
+    regular file is read (`kcm.regular`)."""
+    data = regular.read_bytes(path)
+    return regular.decode(data, path) if data is not None else None
 
 
-def check_replaceable(target: Path) -> None:
-    """kcm replaces only regular files: never a device (as root, /dev/null), a FIFO or a socket."""
-    try:
-        info = os.stat(target)
-    except OSError:
-        return
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{target}: is a directory, not a kubeconfig file")
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(
-            f"{target}: is {lock.kind_of(info.st_mode)}, not a regular file; kcm changes only files"
-        )
-
-
-_UTF16 = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
-
-
-def _codec(data: bytes) -> str:
-    """UTF-8, or UTF-16 when the bytes start with its BOM (Windows PowerShell's `>` writes it; kubectl
-    reads it). The BOM is decoded too: the text starts with U+FEFF, as a UTF-8 file with a BOM does."""
-    return _UTF16.get(data[:2], "utf-8")
+check_replaceable = regular.check_replaceable
 
 
 def _target_codec(target: Path) -> str:
     """A file is written back in the encoding it has."""
     try:
         with target.open("rb") as stream:
-            return _codec(stream.read(2))
+            return regular.codec(stream.read(2))
     except OSError:
         return "utf-8"
 
@@ -219,6 +147,8 @@ def watchdog(cleanup: Callable[[int], None]) -> Iterator[None]:
             os.close(write_end)
             os.close(ready_read)
             os.setsid()
+            import signal  # here, in the child: the commands that fork one need not import it
+
             for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(number, signal.SIG_IGN)
             os.write(ready_write, b".")
@@ -246,7 +176,7 @@ def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
     """What a writer that died holding the lock leaves: its lock file and its temp files."""
     with contextlib.suppress(OSError, KcmError):
         found = lock.holder(lock_path)  # never waits: a FIFO planted there would hold the watchdog
-        if found is not None and found.pid == parent and found.host == socket.gethostname():
+        if found is not None and found.pid == parent and found.host == lock.hostname():
             os.unlink(lock_path)
     mark = f"{_TEMP_TAG}{parent}-"
     for directory in temp_dirs:
@@ -256,29 +186,34 @@ def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
                     os.unlink(entry.path)
 
 
-@dataclass
 class Edit:
     """The text under the lock, and the text to write (None: leave the file alone)."""
 
-    path: Path
-    target: Path
-    text: str | None
-    new_text: str | None = None
+    __slots__ = ("new_text", "path", "target", "text")
+
+    def __init__(self, path: Path, target: Path, text: str | None, new_text: str | None = None) -> None:
+        self.path = path
+        self.target = target
+        self.text = text
+        self.new_text = new_text
 
 
 def backups_dir() -> Path:
-    import platformdirs  # only writers need it
-
-    return Path(platformdirs.user_state_dir("kcm")) / "backups"
+    return folders.user_state() / "backups"
 
 
 def _backup_folder(target: Path) -> Path:
+    import hashlib  # here: the commands that take no backup need not import it
+
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:12]
     return backups_dir() / f"{target.name}-{digest}"
 
 
 def _save_backup(target: Path, before: str | None, after: str) -> str:
     """Keep `before` for `kcm undo`; returns the backup's stamp."""
+    import hashlib
+    import json
+
     folder = folders.private(_backup_folder(target), parents=3)  # <file>, backups, kcm, XDG state
     stamp = f"{time.time_ns():020d}"
     meta = {
@@ -338,7 +273,7 @@ def edit(
             raise InputError(f"{folder}: cannot create directory: {exc.strerror}") from None
     wait = lock_timeout() if timeout is None else timeout  # a bad KCM_LOCK_TIMEOUT: before any fork
     lock_path = Path(f"{path}.lock")
-    temp_dirs = [target.parent, _backup_folder(target)]
+    temp_dirs = [target.parent, _backup_folder(target)] if backup else [target.parent]
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
     with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
@@ -369,6 +304,9 @@ def edit_all(paths: list[Path]) -> Iterator[list[Edit]]:
 def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
     """Put back the file as it was before kcm's last write to it; returns what was done. `check`
     refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
+    import hashlib
+    import json
+
     path = Path(os.path.abspath(path))
     target = Path(os.path.realpath(path))
     folder = _backup_folder(target)

@@ -218,8 +218,8 @@ def tokens_folder() -> str:
     if sys.platform == "darwin":
         return os.path.expanduser("~/Library/Caches/kcm/tokens")
     if sys.platform.startswith("linux"):
-        base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
-        return os.path.join(base, "kcm", "tokens")
+        base = os.environ.get("XDG_CACHE_HOME", "")  # platformdirs takes it only when absolute
+        return os.path.join(base if os.path.isabs(base) else os.path.expanduser("~/.cache"), "kcm", "tokens")
     from kcm import cache
 
     return str(cache.folder() / "tokens")

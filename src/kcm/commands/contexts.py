@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kcm import files, kubeconfig, paths, reconcile, store
-from kcm.errors import InputError, KcmError
+from kcm import files, kubeconfig, paths, quick, reconcile, store
+from kcm.errors import InputError
 from kcm.files import View
 from kcm.kubeconfig import Document
 from kcm.schema import name_of
@@ -38,40 +38,10 @@ def _editing(kubeconfig_path: str | None) -> Iterator[View]:
             edit.new_text = text
 
 
-def _previous_file(kubeconfig_path: str | None) -> Path:
-    """Where `kcm use -` finds the context before the last switch: one small file per kubeconfig
-    (per KUBECONFIG list), in kcm's state folder."""
-    import hashlib
-
-    first = Path(paths.kubeconfig_paths(kubeconfig_path)[0]).absolute()
-    digest = hashlib.sha256(str(first).encode()).hexdigest()[:12]
-    return store.backups_dir().parent / "previous" / f"{first.name}-{digest}"
-
-
-def _previous(kubeconfig_path: str | None) -> str:
-    from kcm import folders
-
-    data = folders.read_private(_previous_file(kubeconfig_path), limit=4096)
-    name = data.decode("utf-8", "replace").rstrip("\n") if data else ""
-    if not name:
-        raise InputError("no previous context to go back to: kcm remembers one when `kcm use` switches")
-    return name
-
-
-def _remember(kubeconfig_path: str | None, name: str) -> None:
-    """Keep the context we are leaving for `kcm use -`; a state folder that cannot hold it costs only that."""
-    from kcm import folders
-
-    path = _previous_file(kubeconfig_path)
-    with contextlib.suppress(OSError, KcmError):
-        folders.private(path.parent, parents=3)
-        store.write_atomic(path, name + "\n", mode=0o600)
-
-
 def use(name: str, kubeconfig_path: str | None = None) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
     the one before the last switch, as in kubectx."""
-    wanted = _previous(kubeconfig_path) if name == "-" else name
+    wanted = quick.previous(kubeconfig_path) if name == "-" else name
     with _editing(kubeconfig_path) as view:
         full = view.match(wanted)
         view.context(full)
@@ -80,9 +50,8 @@ def use(name: str, kubeconfig_path: str | None = None) -> Done:
         leaving = str(view.data.get("current-context") or "")
         holder.set("current-context", full)
     if leaving and leaving != full:
-        _remember(kubeconfig_path, leaving)
-    matched = f' (the one context whose name holds "{wanted}")' if full != wanted else ""
-    return Done([f'Switched to context "{full}".{matched}'])
+        quick.remember(kubeconfig_path, leaving)
+    return Done([quick.switched(full, wanted)])
 
 
 def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kcm import eks, kubeconfig, paths, prefetch, reconcile, settings, sso, store
+from kcm import eks, kubeconfig, options, paths, prefetch, reconcile, settings, sso, store
 from kcm.commands.scan import Found, Scan, ScanOptions, scan
 from kcm.eks import Entries
 from kcm.errors import InputError
@@ -169,31 +169,32 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
     """Options from flags (None or empty when not given) over the config file's `[sync]` defaults."""
     config = settings.load("sync")
 
-    def pick(key: str, default: Any) -> Any:
+    def pick(key: str) -> Any:
+        """The flag if given, else the config file's setting, else the option's declared default."""
         value = flags.get(key)
         if value is None or value == ():
-            return config.get(key, default)
+            return config.get(key, options.default("sync", key))
         return value
 
     return SyncOptions(
         scope=ScanOptions(
-            profiles=tuple(pick("profile", ())),
-            all_accounts=pick("all-accounts", False),
-            prefer_roles=tuple(pick("prefer-role", ())),
-            each_role=pick("each-role", False),
-            org_role=pick("org-role", None),
-            regions=tuple(pick("region", ())),
-            concurrency=pick("concurrency", 16),
-            sso_sessions=tuple(pick("sso-session", ())),
-            write_profiles=pick("write-profiles", True),
-            profile_template=pick("profile-template", sso.TEMPLATE),
+            profiles=tuple(pick("profile")),
+            all_accounts=pick("all-accounts"),
+            prefer_roles=tuple(pick("prefer-role")),
+            each_role=pick("each-role"),
+            org_role=pick("org-role"),
+            regions=tuple(pick("region")),
+            concurrency=pick("concurrency"),
+            sso_sessions=tuple(pick("sso-session")),
+            write_profiles=pick("write-profiles"),
+            profile_template=pick("profile-template") or sso.TEMPLATE,
         ),
-        alias_template=pick("alias-template", None),
-        prune=pick("prune", False),
+        alias_template=pick("alias-template"),
+        prune=pick("prune"),
         set_current=flags.get("set-current"),
-        kubeconfig=pick("kubeconfig", None),
+        kubeconfig=pick("kubeconfig"),
         dry_run=bool(flags.get("dry-run")),
-        exec_plugin=pick("token-helper", "aws"),
+        exec_plugin=pick("token-helper"),
     )
 
 
