@@ -180,18 +180,22 @@ def _previous_file(explicit: str | None) -> str:
     return os.path.join(folders.user_state(), "previous", f"{os.path.basename(first)}-{name}")
 
 
-def previous(explicit: str | None) -> str:
+def previous(explicit: str | None, current: str) -> str:
+    """The context `kcm use -` goes back to from `current`: the one kcm's last switch left, or, when
+    another tool (kubectl, kubectx) has switched since, the one kcm's last switch went to."""
     from pathlib import Path
 
-    data = folders.read_private(Path(_previous_file(explicit)), limit=4096)
-    name = data.decode("utf-8", "replace").rstrip("\n") if data else ""
+    data = folders.read_private(Path(_previous_file(explicit)), limit=8192)
+    left, _, went_to = (data or b"").decode("utf-8", "replace").rstrip("\n").partition("\n")
+    name = went_to if went_to and went_to != current else left
     if not name:
         raise InputError("no previous context to go back to: kcm remembers one when `kcm use` switches")
     return name
 
 
-def remember(explicit: str | None, name: str) -> None:
-    """Keep the context we are leaving for `kcm use -`; a state folder that cannot hold it costs only that."""
+def remember(explicit: str | None, left: str, went_to: str) -> None:
+    """Keep the context we are leaving, and the one we go to, for `kcm use -`; a state folder that
+    cannot hold them costs only that."""
     from pathlib import Path
 
     from kcm import store
@@ -199,7 +203,7 @@ def remember(explicit: str | None, name: str) -> None:
     path = Path(_previous_file(explicit))
     with contextlib.suppress(OSError, KcmError):
         folders.private(path.parent, parents=3)  # previous, kcm, the XDG state folder
-        store.write_atomic(path, name + "\n", mode=0o600)
+        store.write_atomic(path, f"{left}\n{went_to}\n", mode=0o600)
 
 
 def switched(full: str, wanted: str) -> str:
@@ -211,11 +215,11 @@ def use(word: str, explicit: str | None = None) -> str | None:
     """`kcm use WORD` when the cache knows the files and the edit is one value: the message; None when
     kcm.commands.contexts must do it (an unknown or ambiguous name, a file new to the cache, an
     unusual layout), which also explains every error."""
-    wanted = previous(explicit) if word == "-" else word
     try:
         view = View(explicit)
     except KcmError:
         return None
+    wanted = previous(explicit, view.current) if word == "-" else word
     full = view.match(wanted)
     if full is None or view.holder is None:
         return None
@@ -228,7 +232,7 @@ def use(word: str, explicit: str | None = None) -> str | None:
         if not _write(view.paths[view.holder], facts, view.contexts[full][3], full):
             return None
         if leaving:
-            remember(explicit, leaving)
+            remember(explicit, leaving, full)
     return switched(full, wanted)
 
 

@@ -41,16 +41,16 @@ def _editing(kubeconfig_path: str | None) -> Iterator[View]:
 def use(name: str, kubeconfig_path: str | None = None) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
     the one before the last switch, as in kubectx."""
-    wanted = quick.previous(kubeconfig_path) if name == "-" else name
     with _editing(kubeconfig_path) as view:
+        leaving = str(view.data.get("current-context") or "")
+        wanted = quick.previous(kubeconfig_path, leaving) if name == "-" else name
         full = view.match(wanted)
         view.context(full)
         holder = view.current_holder()
         assert holder is not None  # the context exists, so a file does
-        leaving = str(view.data.get("current-context") or "")
         holder.set("current-context", full)
     if leaving and leaving != full:
-        quick.remember(kubeconfig_path, leaving)
+        quick.remember(kubeconfig_path, leaving, full)
     return Done([quick.switched(full, wanted)])
 
 
