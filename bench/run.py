@@ -1,9 +1,10 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Six parts, each run alone with `.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`,
-`... sync`, `... org` or `... token` (no argument: all, which is what `make bench` does); a part not run
-keeps its section of results.md as it was.
+Seven parts, each run alone with `.venv/bin/python bench/run.py startup`, `... daily`, `... add`,
+`... bigfile`, `... sync`, `... org` or `... token` (no argument: all, which is what `make bench`
+does); a part not run keeps its section of results.md as it was.
 - startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
+- daily: `kcm current`, `__complete use`, `use -` vs kubectl's, on 10 and 1,000 clusters (daily_bench.py).
 - bigfile: add, use, rm and a no-op sync on 1,000 and 5,000 clusters vs kubectl (bigfile_bench.py).
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bigfile_bench  # noqa: E402 (found through the sys.path entries above)
+import daily_bench  # noqa: E402
 import org_bench  # noqa: E402
 import startup_bench  # noqa: E402
 import sync_bench  # noqa: E402
@@ -297,6 +299,13 @@ def bench_startup(work: Path) -> str:
     return startup_bench.run(folder, executable("kcm", BIN), executable("kubectl"), sys.executable)
 
 
+def bench_daily(work: Path) -> str:
+    """The `daily` part (daily_bench.py): its markdown section."""
+    folder = work / "daily"
+    folder.mkdir()
+    return daily_bench.run(folder, executable("kcm", BIN), executable("kubectl"))
+
+
 def bench_bigfile(work: Path) -> str:
     """The `bigfile` part (bigfile_bench.py): its markdown section."""
     folder = work / "bigfile"
@@ -318,6 +327,7 @@ def bench_token(work: Path) -> str:
 
 PARTS: dict[str, Callable[[Path], str]] = {
     "startup": bench_startup,
+    "daily": bench_daily,
     "add": bench_add,
     "bigfile": bench_bigfile,
     "sync": bench_sync,
@@ -341,7 +351,8 @@ def compose(sections: Mapping[str, str]) -> str:
         "",
         "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
         "machine its part lists. Reproduce: `make bench` (all parts), or one part alone with",
-        "`.venv/bin/python bench/run.py startup`, `... add`, `... bigfile`, `... sync` or `... org`",
+        "`.venv/bin/python bench/run.py startup`, `... daily`, `... add`, `... bigfile`, `... sync`,",
+        "`... org` or `... token`",
         "(the other parts' sections are kept as they were).",
         "",
     ]
