@@ -10,7 +10,7 @@ import typer
 from typer._click.core import Context  # typer vendors click; its Context is this one
 from typer.core import TyperGroup
 
-from kcm import __version__, output
+from kcm import __version__, options, output
 from kcm.errors import InputError, KcmError
 from kcm.main import COMMANDS, SUMMARY
 
@@ -171,12 +171,8 @@ Flatten = Annotated[bool, typer.Option("--flatten", help="Inline referenced file
 Raw = Annotated[bool, typer.Option("--raw", help="Show secrets and certificate data (hidden by default).")]
 
 
-_SCOPE = (  # sync's scope and naming options, as both `kcm sync` and `kcm diff` declare them
-    "profile", "all_accounts", "prefer_role", "each_role", "org_role", "region",
-    "alias_template", "prune", "set_current", "concurrency", "token_helper",
-    "sso_session", "write_profiles", "profile_template",
-)  # fmt: skip
-_LISTS = ("profile", "prefer_role", "region", "sso_session")
+_SCOPE = tuple(opt.key.replace("-", "_") for opt in options.SCOPE)  # parameter names, in kcm.options
+_LISTS = tuple(opt.key.replace("-", "_") for opt in options.SCOPE if opt.kind == "list")
 
 
 def _sync_flags(given: dict[str, Any]) -> dict[str, Any]:
