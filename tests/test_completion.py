@@ -110,6 +110,11 @@ def test_contexts_come_from_the_kubeconfig_the_command_line_names(config: Path, 
     assert complete("use", "pay")[0] == ["payments-prod", "payments-staging"]
 
 
+def test_a_name_that_cannot_be_one_line_is_not_offered(config: Path) -> None:
+    config.write_text(CONFIG.replace("payments-staging", '"payments-\\nstaging"'))
+    assert complete("use", "pay")[0] == ["payments-prod"]
+
+
 def test_a_broken_kubeconfig_completes_nothing_and_says_nothing(config: Path, tmp_path: Path) -> None:
     config.write_text("contexts: [\n")
     assert complete("use", "") == ([], ":4")

@@ -120,7 +120,8 @@ def _contexts(kubeconfig: str | None) -> list[str]:
     from kcm.errors import KcmError
 
     try:
-        return quick.View(kubeconfig).names()
+        # a name with a line break or a tab in it cannot be one line of the answer (nor be typed)
+        return [name for name in quick.View(kubeconfig).names() if name.isprintable()]
     except (KcmError, OSError):
         return []
 

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - a Python built without it
 FORMAT = 1  # of the cached record; a record of another format is ignored
 _LIMIT = 64 << 20
 _CHECK = 16  # bytes of the record's own checksum, before it
+_KEPT_FOR = 30 * 24 * 3600
 
 
 class Facts:
@@ -64,7 +65,7 @@ def of(path: str, data: bytes) -> Facts:
     found = _cached(path, key)
     if found is None:
         found = _parse(path, data, key)
-        keep(path, found)
+        keep(path, found, tidy=True)
     return found
 
 
@@ -104,8 +105,10 @@ def _parse(path: str, data: bytes, key: bytes) -> Facts:
     return Facts(key, current if isinstance(current, str) else "", span, contexts)
 
 
-def keep(path: str, facts: Facts) -> None:
-    """Keep `facts` for the next command; a cache that cannot hold them costs only the next parse."""
+def keep(path: str, facts: Facts, tidy: bool = False) -> None:
+    """Keep `facts` for the next command; a cache that cannot hold them costs only the next parse.
+    `tidy` (after a parse, which costs far more) also removes the records of files not read for
+    `_KEPT_FOR` seconds and the temporary files of writers that died before their rename."""
     from pathlib import Path
 
     payload = marshal.dumps((FORMAT, facts.digest, facts.current, facts.span, facts.contexts))
@@ -113,6 +116,8 @@ def keep(path: str, facts: Facts) -> None:
     target = _record_path(path)
     with contextlib.suppress(OSError):
         folder = folders.private(Path(target).parent, parents=2)  # kubeconfigs, kcm (the cache's)
+        if tidy:
+            _tidy(folder)
         temp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
@@ -120,6 +125,21 @@ def keep(path: str, facts: Facts) -> None:
         finally:
             os.close(fd)
         os.replace(temp, target)
+
+
+def _tidy(folder: os.PathLike[str]) -> None:
+    import time
+
+    from kcm import lock
+
+    old = time.time() - _KEPT_FOR
+    for entry in os.scandir(folder):
+        with contextlib.suppress(OSError, ValueError):
+            if entry.name.endswith(".tmp"):
+                if not lock.alive(int(entry.name.rsplit(".", 2)[-2])):
+                    os.unlink(entry.path)
+            elif max(entry.stat(follow_symlinks=False).st_atime, entry.stat().st_mtime) < old:
+                os.unlink(entry.path)
 
 
 class View:

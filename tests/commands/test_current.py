@@ -262,3 +262,19 @@ def test_a_file_changed_under_the_cache_is_edited_from_its_new_text(tmp_path: Pa
     assert kcm("use", "-", *args).stdout == 'Switched to context "search-prod".\n'
     text = config.read_text()
     assert text.startswith("# added by hand\n") and "current-context: search-prod\n" in text
+
+
+def test_the_cache_tidies_itself_when_it_parses(tmp_path: Path, isolated: Path) -> None:
+    """A record not read for a month, and a temporary file whose writer died, go at the next parse."""
+    config = tmp_path / "config"
+    config.write_text(MANY + "current-context: prod\n")
+    assert kcm("current", "--kubeconfig", str(config)).stdout == "prod\n"
+    folder = isolated / ".cache/kcm/kubeconfigs"
+    old, temp, fresh = folder / ("0" * 20), folder / ".x.999999999.tmp", folder / ("1" * 20)
+    for path in (old, temp, fresh):
+        path.write_bytes(b"x")
+    month = 31 * 24 * 3600
+    os.utime(old, (os.stat(old).st_atime - month, os.stat(old).st_mtime - month))
+    config.write_text(MANY + "current-context: dev1\n")  # new bytes: a parse
+    assert kcm("current", "--kubeconfig", str(config)).stdout == "dev1\n"
+    assert not old.exists() and not temp.exists() and fresh.exists()
