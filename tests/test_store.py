@@ -360,3 +360,15 @@ def test_a_filesystem_without_hard_links_still_gets_a_lock_that_names_its_holder
     held.release()
     assert not path.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["home"]  # no temporary file left either
+
+
+def test_a_write_without_backup_keeps_the_last_one_undoable(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(START)
+    with store.edit(config) as current:
+        current.new_text = START + "# a change\n"
+    with store.edit(config, backup=False) as current:
+        current.new_text = START + "# a change\n# a switch\n"
+    assert len(list(store._backup_folder(config).glob("*.json"))) == 1
+    store.undo(config)
+    assert config.read_text() == START

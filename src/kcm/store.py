@@ -277,6 +277,15 @@ def _backup_folder(target: Path) -> Path:
     return backups_dir() / f"{target.name}-{digest}"
 
 
+def _sha256(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+def _stamps(folder: Path) -> list[str]:
+    """The backups in `folder`, oldest first."""
+    return sorted({p.stem for p in folder.glob("*.json")})
+
+
 def _save_backup(target: Path, before: str | None, after: str) -> str:
     """Keep `before` for `kcm undo`; returns the backup's stamp."""
     folder = folders.private(_backup_folder(target), parents=3)  # <file>, backups, kcm, XDG state
@@ -284,15 +293,37 @@ def _save_backup(target: Path, before: str | None, after: str) -> str:
     meta = {
         "path": str(target),
         "existed": before is not None,
-        "written_sha256": hashlib.sha256(after.encode()).hexdigest(),
+        "written_sha256": _sha256(after),
     }
     if before is not None:
         write_atomic(folder / f"{stamp}.yaml", before, mode=0o600)
     write_atomic(folder / f"{stamp}.json", json.dumps(meta), mode=0o600)
-    stamps = sorted({p.stem for p in folder.glob("*.json")})
-    for old in stamps[:-BACKUPS_KEPT]:
+    for old in _stamps(folder)[:-BACKUPS_KEPT]:
         _drop_backup(folder, old)
     return stamp
+
+
+def _carry_over(target: Path, before: str | None, after: str) -> None:
+    """A write that is no step of `kcm undo` (a switch of context): when the file was as kcm's last
+    backed-up write left it, the last backup goes on undoing that write, from the file as it is now."""
+    folder = _backup_folder(target)
+    stamps = _stamps(folder) if os.path.isdir(folder) else []
+    if not stamps:
+        return
+    meta_path = folder / f"{stamps[-1]}.json"
+    try:
+        folders.check(folder, parents=3)
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return  # no backup to carry: undo finds it unsafe or damaged and says so
+    if not isinstance(meta, dict) or meta.get("written_sha256") != _sha256(before):
+        return  # changed by someone else meanwhile: undo asks for --force, as before
+    try:
+        write_atomic(meta_path, json.dumps({**meta, "written_sha256": _sha256(after)}), mode=0o600)
+    except (OSError, KcmError) as exc:
+        from kcm import output
+
+        output.warn(f"`kcm undo` of {target} will need --force: its last backup could not follow: {exc}")
 
 
 def _drop_backup(folder: Path, stamp: str) -> None:
@@ -303,7 +334,8 @@ def _drop_backup(folder: Path, stamp: str) -> None:
 
 def _write_with_backup(target: Path, before: str | None, after: str, backup: bool) -> None:
     """The write, with its backup; a backup that cannot be kept is warned about (the write goes on),
-    and a write that fails (a full disk) leaves no backup behind that claims it happened."""
+    and a write that fails (a full disk) leaves no backup behind that claims it happened. Without
+    `backup`, the last backup is carried over the write."""
     stamp = None
     if backup:
         try:
@@ -318,13 +350,16 @@ def _write_with_backup(target: Path, before: str | None, after: str, backup: boo
         if stamp is not None:
             _drop_backup(_backup_folder(target), stamp)
         raise
+    if not backup:
+        _carry_over(target, before, after)
 
 
 @contextlib.contextmanager
 def edit(
     path: Path, *, write: bool = True, backup: bool = True, timeout: float | None = None
 ) -> Iterator[Edit]:
-    """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed."""
+    """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed.
+    `backup=False`: the write is no step of `kcm undo` (a switch of context or namespace, a restore)."""
     path = Path(os.path.abspath(path))
     target = Path(os.path.realpath(path))  # a symlinked kubeconfig stays a link to the new text
     if not write:
@@ -355,14 +390,14 @@ def edit(
 
 
 @contextlib.contextmanager
-def edit_all(paths: list[Path]) -> Iterator[list[Edit]]:
+def edit_all(paths: list[Path], *, backup: bool = True) -> Iterator[list[Edit]]:
     """`edit` for every file of a KUBECONFIG list that exists, locked in path order as kubectl locks
     them; one Edit per path, in the list's order (text None and never written for a missing file)."""
     with contextlib.ExitStack() as stack:
         held: dict[Path, Edit] = {}
         for path in sorted(paths):
             if os.path.exists(path):
-                held[path] = stack.enter_context(edit(path))
+                held[path] = stack.enter_context(edit(path, backup=backup))
         yield [held.get(path) or Edit(path, path, None) for path in paths]
 
 
@@ -394,8 +429,7 @@ def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | No
     if restored is not None and check is not None:
         check(restored)  # never put back a file kubectl cannot read
     with edit(path, backup=False) as current:
-        now = hashlib.sha256((current.text or "").encode()).hexdigest()
-        if now != meta["written_sha256"] and not force:
+        if _sha256(current.text) != meta["written_sha256"] and not force:
             raise KcmError(
                 f"{target}: changed since kcm last wrote it; `kcm undo --force` puts back the "
                 "older version anyway"

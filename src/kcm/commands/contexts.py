@@ -25,10 +25,11 @@ class Done:
 
 
 @contextlib.contextmanager
-def _editing(kubeconfig_path: str | None) -> Iterator[View]:
-    """Lock every file of the list, load them, hand over kubectl's view; write the files that changed."""
+def _editing(kubeconfig_path: str | None, backup: bool = True) -> Iterator[View]:
+    """Lock every file of the list, load them, hand over kubectl's view; write the files that changed
+    (`backup=False`: a change that is no step of `kcm undo`)."""
     targets = paths.kubeconfig_paths(kubeconfig_path)
-    with store.edit_all(targets) as edits:
+    with store.edit_all(targets, backup=backup) as edits:
         view = files.load(targets, [edit.text for edit in edits])
         yield view
         texts = [
@@ -72,7 +73,7 @@ def use(name: str, kubeconfig_path: str | None = None) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
     the one before the last switch, as in kubectx."""
     wanted = _previous(kubeconfig_path) if name == "-" else name
-    with _editing(kubeconfig_path) as view:
+    with _editing(kubeconfig_path, backup=False) as view:  # a switch: `kcm use -` is its undo
         full = view.match(wanted)
         view.context(full)
         holder = view.current_holder()
