@@ -41,7 +41,9 @@ def lock_timeout() -> float:
     return seconds
 
 
-BACKUPS_KEPT = 5
+BACKUPS_KEPT = 20  # steps of `kcm undo` per kubeconfig: only changes of entries take one
+BACKUPS_MIN = 5  # kept whatever their size
+BACKUP_BYTES = 64 << 20  # past the newest 5, older steps go once a file's backups pass this
 _TEMP_TAG = ".kcm-"
 
 
@@ -298,9 +300,20 @@ def _save_backup(target: Path, before: str | None, after: str) -> str:
     if before is not None:
         write_atomic(folder / f"{stamp}.yaml", before, mode=0o600)
     write_atomic(folder / f"{stamp}.json", json.dumps(meta), mode=0o600)
-    for old in _stamps(folder)[:-BACKUPS_KEPT]:
-        _drop_backup(folder, old)
+    _prune(folder)
     return stamp
+
+
+def _prune(folder: Path) -> None:
+    """The newest `BACKUPS_KEPT` steps stay, but only while they hold `BACKUP_BYTES` in all; the newest
+    `BACKUPS_MIN` whatever their size (a 1,000-cluster kubeconfig is 2.3 MB: its 20 steps, 47 MB)."""
+    total = 0
+    for kept, stamp in enumerate(reversed(_stamps(folder))):
+        for suffix in (".yaml", ".json"):
+            with contextlib.suppress(OSError):
+                total += os.lstat(folder / f"{stamp}{suffix}").st_size
+        if kept >= BACKUPS_KEPT or (kept >= BACKUPS_MIN and total > BACKUP_BYTES):
+            _drop_backup(folder, stamp)
 
 
 def _carry_over(target: Path, before: str | None, after: str) -> None:
