@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -283,6 +284,22 @@ def _sha256(text: str | None) -> str:
     return hashlib.sha256((text or "").encode()).hexdigest()
 
 
+_COMMAND_CHARS = 200
+
+
+def command_line() -> str:
+    """The command that is writing, as `kcm undo --list` shows it: kcm's own words, a password in a
+    URL (`--proxy-url http://user:pass@host`) taken out, control characters escaped, kept short."""
+    import re
+    import shlex
+
+    from kcm.errors import printable
+
+    words = [re.sub(r"://[^/@\s]*@", "://***@", word) for word in sys.argv[1:]]
+    text = printable(shlex.join(["kcm", *words]))
+    return text if len(text) <= _COMMAND_CHARS else text[: _COMMAND_CHARS - 3] + "..."
+
+
 def _stamps(folder: Path) -> list[str]:
     """The backups in `folder`, oldest first."""
     return sorted({p.stem for p in folder.glob("*.json")})
@@ -296,6 +313,7 @@ def _save_backup(target: Path, before: str | None, after: str) -> str:
         "path": str(target),
         "existed": before is not None,
         "written_sha256": _sha256(after),
+        "command": command_line(),
     }
     if before is not None:
         write_atomic(folder / f"{stamp}.yaml", before, mode=0o600)
@@ -447,13 +465,15 @@ def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | No
                 f"{target}: changed since kcm last wrote it; `kcm undo --force` puts back the "
                 "older version anyway"
             )
+        command = meta.get("command")  # absent from backups kept before kcm recorded it
+        by = f" ({command})" if isinstance(command, str) and command else ""
         if meta["existed"]:
             # the restore itself is not backed up: undo walks back one write at a time
             current.new_text = restored
-            action = f"Restored {target} as it was before kcm's last change"
+            action = f"Restored {target} as it was before kcm's last change{by}"
         else:
             target.unlink(missing_ok=True)
-            action = f"Removed {target}: kcm had created it"
+            action = f"Removed {target}: kcm had created it{by}"
     for suffix in (".yaml", ".json"):
         with contextlib.suppress(FileNotFoundError):
             (folder / f"{latest}{suffix}").unlink()

@@ -75,3 +75,34 @@ def test_switches_take_no_step_and_undo_still_reaches_the_change(config: Path, t
     assert config.read_text() == START  # the merge undone (and the switches since, with it)
     run = kcm("undo", "--kubeconfig", str(config))
     assert run.returncode == 1 and "kcm has no backup of this file" in run.stderr
+
+
+def test_undo_still_walks_back_one_change_at_a_time_across_switches(config: Path, tmp_path: Path) -> None:
+    ok("merge", str(tmp_path / "other"), "--kubeconfig", str(config))
+    merged = config.read_text()
+    ok("use", "lab", "--kubeconfig", str(config))
+    ok("rename", "b", "beta", "--kubeconfig", str(config))
+    ok("use", "beta", "--kubeconfig", str(config))
+    assert "(kcm rename b beta --kubeconfig" in ok("undo", "--kubeconfig", str(config))
+    assert config.read_text() == merged.replace("current-context: a", "current-context: lab")
+    ok("undo", "--kubeconfig", str(config))
+    assert config.read_text() == START
+
+
+def test_the_command_recorded_is_short_printable_and_holds_no_url_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = [
+        "/usr/bin/kcm",
+        "add",
+        "prod",
+        "--proxy-url",
+        "http://me:s3cret@proxy:3128",
+        "--alias",
+        "x\x1b[2J",
+    ]
+    monkeypatch.setattr("sys.argv", argv)
+    assert store.command_line() == "kcm add prod --proxy-url 'http://***@proxy:3128' --alias 'x\\x1b[2J'"
+    monkeypatch.setattr("sys.argv", ["kcm", "sync", "--profile", "p" * 500])
+    recorded = store.command_line()
+    assert len(recorded) == 200 and recorded.startswith("kcm sync --profile ppp") and recorded.endswith("...")
