@@ -538,19 +538,25 @@ def token(
 def undo(
     kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Even if the file changed since.")] = False,
+    list_steps: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="Show the steps kept, newest first: when, which command, how many entries each changed.",
+        ),
+    ] = False,
+    output_format: Annotated[str, typer.Option("--output", "-o", help="With --list: text or json.")] = "text",
 ) -> None:
-    from kcm import kubeconfig as document
-    from kcm import paths, store
+    from kcm.commands import undo as command
 
-    path = paths.kubeconfig_paths(kubeconfig)[0]
-
-    def check(text: str) -> None:
-        try:
-            document.loads(text, f"the backup of {path}")
-        except KcmError as exc:
-            raise KcmError(f"{exc}; not restored") from None
-
-    output.out(store.undo(path, force=force, check=check))
+    if not list_steps:
+        if output_format != "text":
+            raise InputError("--output: only `kcm undo --list` prints a format")
+        output.out(command.run(kubeconfig, force))
+    elif force:
+        raise InputError("--force restores; `kcm undo --list` only shows the steps")
+    else:
+        command.show(kubeconfig, output_format)
 
 
 @app.command(help=COMMANDS["unlock"])

@@ -30,7 +30,7 @@ COMMANDS = {
     "doctor": "Walk the layers between you and the cluster, and name the broken one with its fix.",
     "list": "List contexts with cluster, user, namespace, AWS account and region; * marks the current one.",
     "token": "kubectl's exec plugin: an EKS token as `aws eks get-token` makes it, cached until near expiry.",
-    "undo": "Put the kubeconfig back as it was before kcm's last change to it.",
+    "undo": "Put the kubeconfig back as it was before kcm's last change to it; --list shows the steps kept.",
     "unlock": "Remove a kubeconfig lock left by a crashed kubectl or kcm (never one a live process holds).",
 }
 SUMMARY = "kcm: kubeconfig manager and merger for Amazon EKS."

@@ -432,11 +432,58 @@ def edit_all(paths: list[Path], *, backup: bool = True) -> Iterator[list[Edit]]:
         yield [held.get(path) or Edit(path, path, None) for path in paths]
 
 
-def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
-    """Put back the file as it was before kcm's last write to it; returns what was done. `check`
-    refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
-    path = Path(os.path.abspath(path))
-    target = Path(os.path.realpath(path))
+@dataclass(frozen=True)
+class Backup:
+    """One step of `kcm undo`: the file as it was before one of kcm's writes to it."""
+
+    folder: Path
+    stamp: str  # the write's time.time_ns(), 20 digits
+    existed: bool = True  # False: kcm created the file, and undo removes it
+    written_sha256: str = ""  # the text kcm wrote (or carried the backup over to)
+    command: str | None = None  # None: kept by a kcm that did not record it
+    damage: str | None = None  # why it cannot be restored
+
+    @property
+    def copy(self) -> Path:
+        return self.folder / f"{self.stamp}.yaml"
+
+    @property
+    def seconds(self) -> float | None:
+        """When the write was made (seconds since the epoch), None for a stamp kcm did not make."""
+        return int(self.stamp) / 1e9 if len(self.stamp) == 20 and self.stamp.isdigit() else None
+
+    def wrote(self, text: str | None) -> bool:
+        """Whether `text` (None: no file) is what kcm left in the file after this step."""
+        return _sha256(text) == self.written_sha256
+
+    def text(self) -> str | None:
+        """The file as it was (None: there was none); raises ValueError if its copy is gone."""
+        if not self.existed:
+            return None
+        restored = read_text(self.copy)
+        if restored is None:
+            raise ValueError("its copy of the file is missing")
+        return restored
+
+
+def _backup(folder: Path, stamp: str) -> Backup:
+    try:
+        meta = json.loads((folder / f"{stamp}.json").read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("existed"), bool):
+            raise ValueError("no record of whether the file existed")
+        if not isinstance(meta.get("written_sha256"), str):
+            raise ValueError("no checksum")
+        command = meta.get("command")  # absent from backups kept before kcm recorded it
+        if command is not None and not isinstance(command, str):
+            raise ValueError("its command is not text")
+    except (OSError, ValueError) as exc:  # a file cut short, not JSON, not UTF-8
+        return Backup(folder, stamp, damage=str(exc) or type(exc).__name__)
+    return Backup(folder, stamp, meta["existed"], meta["written_sha256"], command)
+
+
+def backups(path: Path) -> tuple[Path, list[Backup]]:
+    """The file `path` resolves to, and kcm's backups of it, newest first (each one step of undo)."""
+    target = Path(os.path.realpath(os.path.abspath(path)))
     folder = _backup_folder(target)
     if not os.path.lexists(folder):
         raise KcmError(f"{target}: kcm has no backup of this file")
@@ -444,37 +491,40 @@ def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | No
         folders.check(folder, parents=3)  # a backup someone else could have put there is no backup
     except OSError as exc:
         raise KcmError(f"{target}: its backups are not safe to restore: {exc}; not restored") from None
-    stamps = sorted({p.stem for p in folder.glob("*.json")})
-    if not stamps:
+    found = [_backup(folder, stamp) for stamp in reversed(_stamps(folder))]
+    if not found:
         raise KcmError(f"{target}: kcm has no backup of this file")
-    latest = stamps[-1]
+    return target, found
+
+
+def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
+    """Put back the file as it was before kcm's last write to it; returns what was done. `check`
+    refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
+    path = Path(os.path.abspath(path))
+    target, found = backups(path)
+    latest = found[0]
     try:
-        meta = json.loads((folder / f"{latest}.json").read_text())
-        restored = read_text(folder / f"{latest}.yaml") if meta["existed"] else None
-        if meta["existed"] and restored is None:
-            raise ValueError("its copy of the file is missing")
-        if not isinstance(meta["written_sha256"], str):
-            raise ValueError("no checksum")
-    except (OSError, ValueError, KeyError, TypeError, KcmError) as exc:
-        raise KcmError(f"{target}: kcm's last backup of it ({folder / latest}) is damaged: {exc}") from None
+        if latest.damage is not None:
+            raise ValueError(latest.damage)
+        restored = latest.text()
+    except (OSError, ValueError, KcmError) as exc:
+        where = latest.folder / latest.stamp
+        raise KcmError(f"{target}: kcm's last backup of it ({where}) is damaged: {exc}") from None
     if restored is not None and check is not None:
         check(restored)  # never put back a file kubectl cannot read
     with edit(path, backup=False) as current:
-        if _sha256(current.text) != meta["written_sha256"] and not force:
+        if not latest.wrote(current.text) and not force:
             raise KcmError(
                 f"{target}: changed since kcm last wrote it; `kcm undo --force` puts back the "
                 "older version anyway"
             )
-        command = meta.get("command")  # absent from backups kept before kcm recorded it
-        by = f" ({command})" if isinstance(command, str) and command else ""
-        if meta["existed"]:
+        by = f" ({latest.command})" if latest.command else ""
+        if restored is not None:
             # the restore itself is not backed up: undo walks back one write at a time
             current.new_text = restored
             action = f"Restored {target} as it was before kcm's last change{by}"
         else:
             target.unlink(missing_ok=True)
             action = f"Removed {target}: kcm had created it{by}"
-    for suffix in (".yaml", ".json"):
-        with contextlib.suppress(FileNotFoundError):
-            (folder / f"{latest}{suffix}").unlink()
+    _drop_backup(latest.folder, latest.stamp)
     return action
