@@ -363,15 +363,19 @@ def rename(
 @app.command(help=COMMANDS["export"])
 def export(
     context: Annotated[list[str], typer.Argument(help="Contexts to export; the first is current.")],
-    output_file: Annotated[str | None, typer.Option("--output-file", "-o", help="Write here (0600).")] = None,
+    output_format: Annotated[
+        str, typer.Option("--output", "-o", help="yaml, or json (as kubectl config view -o json).")
+    ] = "yaml",
+    output_file: Annotated[str | None, typer.Option("--output-file", help="Write here (0600).")] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
     from kcm.commands import contexts
 
     if output_file is None:
-        output.out(contexts.export(context, kubeconfig))
+        output.out(contexts.export(context, kubeconfig, output_format))
     else:
-        print(f"Wrote {contexts.export_to(context, output_file, kubeconfig)}", file=sys.stderr)
+        written = contexts.export_to(context, output_file, kubeconfig, output_format)
+        print(f"Wrote {written}", file=sys.stderr)
 
 
 def _report(done: Any) -> None:

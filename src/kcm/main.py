@@ -24,7 +24,7 @@ COMMANDS = {
     "use": "Make CONTEXT current: its name, a part of it no other name holds, or - for the previous one.",
     "rm": "Remove contexts, and their clusters and users unless another context still uses them.",
     "rename": "Rename a context; current-context follows it.",
-    "export": "A self-contained kubeconfig: just these contexts, their clusters and users, files inlined.",
+    "export": "A self-contained kubeconfig, YAML or -o json: just these contexts, their clusters and users.",
     "exec": "Run a command with KUBECONFIG set to a private file holding just one cluster; removed after.",
     "env": "Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it.",
     "doctor": "Walk the layers between you and the cluster, and name the broken one with its fix.",
