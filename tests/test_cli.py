@@ -99,7 +99,12 @@ def _typer_arguments(name: str) -> list[tuple[str, bool]]:
 
 
 # typer parameters whose Python names differ from their option's key (a keyword, or a clash)
-_PARAMETER_KEYS = {"output-format": "output", "output-file": "output-file", "shell-format": "format"}
+_PARAMETER_KEYS = {
+    "output-format": "output",
+    "output-file": "output-file",
+    "shell-format": "format",
+    "list-steps": "list",
+}
 
 
 def test_every_option_is_declared_once_in_kcm_options_and_typer_agrees() -> None:

@@ -360,3 +360,43 @@ def test_a_filesystem_without_hard_links_still_gets_a_lock_that_names_its_holder
     held.release()
     assert not path.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["home"]  # no temporary file left either
+
+
+def _steps_kept(config: Path, writes: int, padding: str = "") -> list[str]:
+    for number in range(writes):
+        with store.edit(config) as current:
+            current.new_text = f"{START}{padding}# write {number}\n"
+    copies = sorted(store._backup_folder(config).glob("*.yaml"), reverse=True)  # newest first
+    return [copy.read_text() for copy in copies]
+
+
+def test_twenty_steps_are_kept(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(START)
+    kept = _steps_kept(config, 25)
+    assert len(kept) == store.BACKUPS_KEPT == 20
+    assert kept[0].endswith("# write 23\n") and kept[-1].endswith("# write 4\n")  # newest first
+
+
+def test_past_five_steps_older_ones_go_once_the_backups_pass_the_size_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(START)
+    padding = f"# {'x' * 10_000}\n"  # a step: 10 KB of copy, a few hundred bytes of record
+    monkeypatch.setattr(store, "BACKUP_BYTES", 85_000)
+    assert len(_steps_kept(config, 12, padding)) == 8
+    monkeypatch.setattr(store, "BACKUP_BYTES", 1)  # a file larger than the cap on its own
+    assert len(_steps_kept(config, 3, padding)) == store.BACKUPS_MIN == 5
+
+
+def test_a_write_without_backup_keeps_the_last_one_undoable(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(START)
+    with store.edit(config) as current:
+        current.new_text = START + "# a change\n"
+    with store.edit(config, backup=False) as current:
+        current.new_text = START + "# a change\n# a switch\n"
+    assert len(list(store._backup_folder(config).glob("*.json"))) == 1
+    store.undo(config)
+    assert config.read_text() == START

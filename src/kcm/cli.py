@@ -359,15 +359,19 @@ def rename(
 @app.command(help=COMMANDS["export"])
 def export(
     context: Annotated[list[str], typer.Argument(help="Contexts to export; the first is current.")],
-    output_file: Annotated[str | None, typer.Option("--output-file", "-o", help="Write here (0600).")] = None,
+    output_format: Annotated[
+        str, typer.Option("--output", "-o", help="yaml, or json (as kubectl config view -o json).")
+    ] = "yaml",
+    output_file: Annotated[str | None, typer.Option("--output-file", help="Write here (0600).")] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
     from kcm.commands import contexts
 
     if output_file is None:
-        output.out(contexts.export(context, kubeconfig))
+        output.out(contexts.export(context, kubeconfig, output_format))
     else:
-        print(f"Wrote {contexts.export_to(context, output_file, kubeconfig)}", file=sys.stderr)
+        written = contexts.export_to(context, output_file, kubeconfig, output_format)
+        print(f"Wrote {written}", file=sys.stderr)
 
 
 def _report(done: Any) -> None:
@@ -558,19 +562,25 @@ def token(
 def undo(
     kubeconfig: Annotated[str | None, typer.Option(help="The kubeconfig file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Even if the file changed since.")] = False,
+    list_steps: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="Show the steps kept, newest first: when, which command, how many entries each changed.",
+        ),
+    ] = False,
+    output_format: Annotated[str, typer.Option("--output", "-o", help="With --list: text or json.")] = "text",
 ) -> None:
-    from kcm import kubeconfig as document
-    from kcm import paths, store
+    from kcm.commands import undo as command
 
-    path = paths.kubeconfig_paths(kubeconfig)[0]
-
-    def check(text: str) -> None:
-        try:
-            document.loads(text, f"the backup of {path}")
-        except KcmError as exc:
-            raise KcmError(f"{exc}; not restored") from None
-
-    output.out(store.undo(path, force=force, check=check))
+    if not list_steps:
+        if output_format != "text":
+            raise InputError("--output: only `kcm undo --list` prints a format")
+        output.out(command.run(kubeconfig, force))
+    elif force:
+        raise InputError("--force restores; `kcm undo --list` only shows the steps")
+    else:
+        command.show(kubeconfig, output_format)
 
 
 @app.command(help=COMMANDS["unlock"])

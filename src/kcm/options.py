@@ -187,7 +187,14 @@ COMMANDS: dict[str, Command] = {
             Option("--clear-cache", kind="flag", default=False),
         )
     ),
-    "undo": Command((KUBECONFIG, Option("--force", kind="flag", default=False))),
+    "undo": Command(
+        (
+            KUBECONFIG,
+            Option("--force", kind="flag", default=False),
+            Option("--list", kind="flag", default=False),
+            _output("text", "json"),
+        )
+    ),
     "unlock": Command((KUBECONFIG,)),
     "completion": Command((), args=(SHELLS,)),
 }

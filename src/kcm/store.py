@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +36,9 @@ def lock_timeout() -> float:
     return seconds
 
 
-BACKUPS_KEPT = 5
+BACKUPS_KEPT = 20  # steps of `kcm undo` per kubeconfig: only changes of entries take one
+BACKUPS_MIN = 5  # kept whatever their size
+BACKUP_BYTES = 64 << 20  # past the newest 5, older steps go once a file's backups pass this
 _TEMP_TAG = ".kcm-"
 
 
@@ -203,15 +206,41 @@ def backups_dir() -> Path:
 
 
 def _backup_folder(target: Path) -> Path:
-    import hashlib  # here: the commands that take no backup need not import it
+    return backups_dir() / f"{target.name}-{_sha256(str(target))[:12]}"
 
-    digest = hashlib.sha256(str(target).encode()).hexdigest()[:12]
-    return backups_dir() / f"{target.name}-{digest}"
+
+def _sha256(text: str | None) -> str:
+    try:  # CPython's own SHA-256, without loading OpenSSL as hashlib does (a switch pays for this)
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:
+        from hashlib import sha256
+    digest: str = sha256((text or "").encode()).hexdigest()
+    return digest
+
+
+_COMMAND_CHARS = 200
+
+
+def command_line() -> str:
+    """The command that is writing, as `kcm undo --list` shows it: kcm's own words, a password in a
+    URL (`--proxy-url http://user:pass@host`) taken out, control characters escaped, kept short."""
+    import re
+    import shlex
+
+    from kcm.errors import printable
+
+    words = [re.sub(r"://[^/@\s]*@", "://***@", word) for word in sys.argv[1:]]
+    text = printable(shlex.join(["kcm", *words]))
+    return text if len(text) <= _COMMAND_CHARS else text[: _COMMAND_CHARS - 3] + "..."
+
+
+def _stamps(folder: Path) -> list[str]:
+    """The backups in `folder`, oldest first."""
+    return sorted({p.stem for p in folder.glob("*.json")})
 
 
 def _save_backup(target: Path, before: str | None, after: str) -> str:
     """Keep `before` for `kcm undo`; returns the backup's stamp."""
-    import hashlib
     import json
 
     folder = folders.private(_backup_folder(target), parents=3)  # <file>, backups, kcm, XDG state
@@ -219,15 +248,51 @@ def _save_backup(target: Path, before: str | None, after: str) -> str:
     meta = {
         "path": str(target),
         "existed": before is not None,
-        "written_sha256": hashlib.sha256(after.encode()).hexdigest(),
+        "written_sha256": _sha256(after),
+        "command": command_line(),
     }
     if before is not None:
         write_atomic(folder / f"{stamp}.yaml", before, mode=0o600)
     write_atomic(folder / f"{stamp}.json", json.dumps(meta), mode=0o600)
-    stamps = sorted({p.stem for p in folder.glob("*.json")})
-    for old in stamps[:-BACKUPS_KEPT]:
-        _drop_backup(folder, old)
+    _prune(folder)
     return stamp
+
+
+def _prune(folder: Path) -> None:
+    """The newest `BACKUPS_KEPT` steps stay, but only while they hold `BACKUP_BYTES` in all; the newest
+    `BACKUPS_MIN` whatever their size (a 1,000-cluster kubeconfig is 2.3 MB: its 20 steps, 47 MB)."""
+    total = 0
+    for kept, stamp in enumerate(reversed(_stamps(folder))):
+        for suffix in (".yaml", ".json"):
+            with contextlib.suppress(OSError):
+                total += os.lstat(folder / f"{stamp}{suffix}").st_size
+        if kept >= BACKUPS_KEPT or (kept >= BACKUPS_MIN and total > BACKUP_BYTES):
+            _drop_backup(folder, stamp)
+
+
+def _carry_over(target: Path, before: str | None, after: str) -> None:
+    """A write that is no step of `kcm undo` (a switch of context): when the file was as kcm's last
+    backed-up write left it, the last backup goes on undoing that write, from the file as it is now."""
+    folder = _backup_folder(target)
+    stamps = _stamps(folder) if os.path.isdir(folder) else []
+    if not stamps:
+        return
+    import json
+
+    meta_path = folder / f"{stamps[-1]}.json"
+    try:
+        folders.check(folder, parents=3)
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return  # no backup to carry: undo finds it unsafe or damaged and says so
+    if not isinstance(meta, dict) or meta.get("written_sha256") != _sha256(before):
+        return  # changed by someone else meanwhile: undo asks for --force, as before
+    try:
+        write_atomic(meta_path, json.dumps({**meta, "written_sha256": _sha256(after)}), mode=0o600)
+    except (OSError, KcmError) as exc:
+        from kcm import output
+
+        output.warn(f"`kcm undo` of {target} will need --force: its last backup could not follow: {exc}")
 
 
 def _drop_backup(folder: Path, stamp: str) -> None:
@@ -238,7 +303,8 @@ def _drop_backup(folder: Path, stamp: str) -> None:
 
 def _write_with_backup(target: Path, before: str | None, after: str, backup: bool) -> None:
     """The write, with its backup; a backup that cannot be kept is warned about (the write goes on),
-    and a write that fails (a full disk) leaves no backup behind that claims it happened."""
+    and a write that fails (a full disk) leaves no backup behind that claims it happened. Without
+    `backup`, the last backup is carried over the write."""
     stamp = None
     if backup:
         try:
@@ -253,13 +319,16 @@ def _write_with_backup(target: Path, before: str | None, after: str, backup: boo
         if stamp is not None:
             _drop_backup(_backup_folder(target), stamp)
         raise
+    if not backup:
+        _carry_over(target, before, after)
 
 
 @contextlib.contextmanager
 def edit(
     path: Path, *, write: bool = True, backup: bool = True, timeout: float | None = None
 ) -> Iterator[Edit]:
-    """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed."""
+    """Lock `path` as kubectl does, hand over its text, write `new_text` atomically if it changed.
+    `backup=False`: the write is no step of `kcm undo` (a switch of context or namespace, a restore)."""
     path = Path(os.path.abspath(path))
     target = Path(os.path.realpath(path))  # a symlinked kubeconfig stays a link to the new text
     if not write:
@@ -273,7 +342,7 @@ def edit(
             raise InputError(f"{folder}: cannot create directory: {exc.strerror}") from None
     wait = lock_timeout() if timeout is None else timeout  # a bad KCM_LOCK_TIMEOUT: before any fork
     lock_path = Path(f"{path}.lock")
-    temp_dirs = [target.parent, _backup_folder(target)] if backup else [target.parent]
+    temp_dirs = [target.parent, _backup_folder(target)]
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
     with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
@@ -290,25 +359,89 @@ def edit(
 
 
 @contextlib.contextmanager
-def edit_all(paths: list[Path]) -> Iterator[list[Edit]]:
+def edit_all(paths: list[Path], *, backup: bool = True) -> Iterator[list[Edit]]:
     """`edit` for every file of a KUBECONFIG list that exists, locked in path order as kubectl locks
     them; one Edit per path, in the list's order (text None and never written for a missing file)."""
     with contextlib.ExitStack() as stack:
         held: dict[Path, Edit] = {}
         for path in sorted(paths):
             if os.path.exists(path):
-                held[path] = stack.enter_context(edit(path))
+                held[path] = stack.enter_context(edit(path, backup=backup))
         yield [held.get(path) or Edit(path, path, None) for path in paths]
 
 
-def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
-    """Put back the file as it was before kcm's last write to it; returns what was done. `check`
-    refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
-    import hashlib
+class Backup:
+    """One step of `kcm undo`: the file as it was before one of kcm's writes to it. (A plain class,
+    not a dataclass: a switch imports this module, and dataclasses costs it milliseconds.)"""
+
+    __slots__ = ("command", "damage", "existed", "folder", "stamp", "written_sha256")
+
+    def __init__(
+        self,
+        folder: Path,
+        stamp: str,  # the write's time.time_ns(), 20 digits
+        existed: bool = True,  # False: kcm created the file, and undo removes it
+        written_sha256: str = "",  # the text kcm wrote (or carried the backup over to)
+        command: str | None = None,  # None: kept by a kcm that did not record it
+        damage: str | None = None,  # why it cannot be restored
+    ) -> None:
+        self.folder = folder
+        self.stamp = stamp
+        self.existed = existed
+        self.written_sha256 = written_sha256
+        self.command = command
+        self.damage = damage
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Backup) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def copy(self) -> Path:
+        return self.folder / f"{self.stamp}.yaml"
+
+    @property
+    def seconds(self) -> float | None:
+        """When the write was made (seconds since the epoch), None for a stamp kcm did not make."""
+        return int(self.stamp) / 1e9 if len(self.stamp) == 20 and self.stamp.isdigit() else None
+
+    def wrote(self, text: str | None) -> bool:
+        """Whether `text` (None: no file) is what kcm left in the file after this step."""
+        return _sha256(text) == self.written_sha256
+
+    def text(self) -> str | None:
+        """The file as it was (None: there was none); raises ValueError if its copy is gone."""
+        if not self.existed:
+            return None
+        restored = read_text(self.copy)
+        if restored is None:
+            raise ValueError("its copy of the file is missing")
+        return restored
+
+
+def _backup(folder: Path, stamp: str) -> Backup:
     import json
 
-    path = Path(os.path.abspath(path))
-    target = Path(os.path.realpath(path))
+    try:
+        meta = json.loads((folder / f"{stamp}.json").read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("existed"), bool):
+            raise ValueError("no record of whether the file existed")
+        if not isinstance(meta.get("written_sha256"), str):
+            raise ValueError("no checksum")
+        command = meta.get("command")  # absent from backups kept before kcm recorded it
+        if command is not None and not isinstance(command, str):
+            raise ValueError("its command is not text")
+    except (OSError, ValueError) as exc:  # a file cut short, not JSON, not UTF-8
+        return Backup(folder, stamp, damage=str(exc) or type(exc).__name__)
+    return Backup(folder, stamp, meta["existed"], meta["written_sha256"], command)
+
+
+def backups(path: Path) -> tuple[Path, list[Backup]]:
+    """The file `path` resolves to, and kcm's backups of it, newest first (each one step of undo)."""
+    target = Path(os.path.realpath(os.path.abspath(path)))
     folder = _backup_folder(target)
     if not os.path.lexists(folder):
         raise KcmError(f"{target}: kcm has no backup of this file")
@@ -316,36 +449,40 @@ def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | No
         folders.check(folder, parents=3)  # a backup someone else could have put there is no backup
     except OSError as exc:
         raise KcmError(f"{target}: its backups are not safe to restore: {exc}; not restored") from None
-    stamps = sorted({p.stem for p in folder.glob("*.json")})
-    if not stamps:
+    found = [_backup(folder, stamp) for stamp in reversed(_stamps(folder))]
+    if not found:
         raise KcmError(f"{target}: kcm has no backup of this file")
-    latest = stamps[-1]
+    return target, found
+
+
+def undo(path: Path, *, force: bool = False, check: Callable[[str], object] | None = None) -> str:
+    """Put back the file as it was before kcm's last write to it; returns what was done. `check`
+    refuses a backup that kubectl could not load (raises); a damaged backup is refused too."""
+    path = Path(os.path.abspath(path))
+    target, found = backups(path)
+    latest = found[0]
     try:
-        meta = json.loads((folder / f"{latest}.json").read_text())
-        restored = read_text(folder / f"{latest}.yaml") if meta["existed"] else None
-        if meta["existed"] and restored is None:
-            raise ValueError("its copy of the file is missing")
-        if not isinstance(meta["written_sha256"], str):
-            raise ValueError("no checksum")
-    except (OSError, ValueError, KeyError, TypeError, KcmError) as exc:
-        raise KcmError(f"{target}: kcm's last backup of it ({folder / latest}) is damaged: {exc}") from None
+        if latest.damage is not None:
+            raise ValueError(latest.damage)
+        restored = latest.text()
+    except (OSError, ValueError, KcmError) as exc:
+        where = latest.folder / latest.stamp
+        raise KcmError(f"{target}: kcm's last backup of it ({where}) is damaged: {exc}") from None
     if restored is not None and check is not None:
         check(restored)  # never put back a file kubectl cannot read
     with edit(path, backup=False) as current:
-        now = hashlib.sha256((current.text or "").encode()).hexdigest()
-        if now != meta["written_sha256"] and not force:
+        if not latest.wrote(current.text) and not force:
             raise KcmError(
                 f"{target}: changed since kcm last wrote it; `kcm undo --force` puts back the "
                 "older version anyway"
             )
-        if meta["existed"]:
+        by = f" ({latest.command})" if latest.command else ""
+        if restored is not None:
             # the restore itself is not backed up: undo walks back one write at a time
             current.new_text = restored
-            action = f"Restored {target} as it was before kcm's last change"
+            action = f"Restored {target} as it was before kcm's last change{by}"
         else:
             target.unlink(missing_ok=True)
-            action = f"Removed {target}: kcm had created it"
-    for suffix in (".yaml", ".json"):
-        with contextlib.suppress(FileNotFoundError):
-            (folder / f"{latest}{suffix}").unlink()
+            action = f"Removed {target}: kcm had created it{by}"
+    _drop_backup(latest.folder, latest.stamp)
     return action

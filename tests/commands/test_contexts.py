@@ -156,7 +156,7 @@ def test_rename_in_place_and_current_context_follows(files: tuple[Path, Path]) -
 @needs_kubectl
 def test_export_is_self_contained_and_kubectl_reads_it(files: tuple[Path, Path], tmp_path: Path) -> None:
     out_file = tmp_path / "out" / "exported"
-    code, _, err = kcm("export", "s", "lab", "-o", str(out_file))
+    code, _, err = kcm("export", "s", "lab", "--output-file", str(out_file))
     assert code == 0, err
     assert (out_file.stat().st_mode & 0o777) == 0o600
     data = read(out_file)
@@ -182,6 +182,55 @@ def test_export_of_a_context_whose_cluster_is_missing_is_bad_input(tmp_path: Pat
     code, out, err = kcm("export", "x", "--kubeconfig", str(config))
     assert code == 2 and out == ""
     assert err == "kcm: context 'x': no cluster named 'gone' in the kubeconfig\n"
+
+
+def _kcm(*args: str) -> subprocess.CompletedProcess[str]:
+    kcm_bin = Path(sys.executable).parent / "kcm"
+    return subprocess.run([str(kcm_bin), *args], capture_output=True, text=True, check=False)
+
+
+def _kubectl_json(path: Path) -> str:
+    """`kubectl config view -o json` of a file; --context names none, so this kubectl build asks no server."""
+    return kubectl("config", "view", "--raw", "-o", "json", "--context", "none", "--kubeconfig", str(path))
+
+
+@needs_kubectl
+def test_export_o_json_is_the_same_kubeconfig_laid_out_as_kubectl_prints_one(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, _ = files
+    first.write_text(FIRST.replace("https://shared.example.com", "https://shared.example.com/?a=<1>&b=2"))
+    as_yaml, as_json = _kcm("export", "a", "lab"), _kcm("export", "a", "lab", "-o", "json")
+    assert as_yaml.returncode == as_json.returncode == 0, as_json.stderr
+    assert _kcm("export", "a", "lab", "--output", "yaml").stdout == as_yaml.stdout  # the default
+    data = json.loads(as_json.stdout)
+    assert data == yaml.safe_load(as_yaml.stdout)  # the same data
+    (tmp_path / "exported.yaml").write_text(as_yaml.stdout)
+    (tmp_path / "exported.json").write_text(as_json.stdout)
+    printed = _kubectl_json(tmp_path / "exported.yaml")
+    assert json.loads(_kubectl_json(tmp_path / "exported.json")) == json.loads(printed)  # read alike
+    assert list(data) == list(json.loads(printed))  # kubectl's key order, four spaces, Go's escapes
+    assert as_json.stdout.startswith('{\n    "kind": "Config",\n    "apiVersion": "v1",\n')
+    assert '"name": "shared",\n            "cluster": {' in as_json.stdout  # an entry's name first
+    assert "https://shared.example.com/?a=\\u003c1\\u003e\\u0026b=2" in as_json.stdout
+    assert "https://shared.example.com/?a=\\u003c1\\u003e\\u0026b=2" in printed
+
+    out_file = tmp_path / "out.json"
+    written = _kcm("export", "a", "-o", "json", "--output-file", str(out_file))
+    assert written.returncode == 0 and written.stdout == "" and written.stderr == f"Wrote {out_file}\n"
+    assert json.loads(out_file.read_text())["current-context"] == "a"
+    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
+
+
+def test_export_o_is_a_format_and_a_bad_one_is_one_line_with_nothing_written(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    for value, hint in (("xml", ""), ("prod.kubeconfig", " (--output-file FILE writes one)")):
+        for args in (["-o", value], ["--output", value, "--output-file", str(tmp_path / "out")]):
+            run = _kcm("export", "a", *args)
+            assert (run.returncode, run.stdout) == (2, "")
+            assert run.stderr == f"kcm: --output {value!r}: choose yaml or json{hint}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.crt", "first", "home", "second"]
 
 
 def test_list_json_for_scripts(files: tuple[Path, Path]) -> None:

@@ -25,10 +25,11 @@ class Done:
 
 
 @contextlib.contextmanager
-def _editing(kubeconfig_path: str | None) -> Iterator[View]:
-    """Lock every file of the list, load them, hand over kubectl's view; write the files that changed."""
+def _editing(kubeconfig_path: str | None, backup: bool = True) -> Iterator[View]:
+    """Lock every file of the list, load them, hand over kubectl's view; write the files that changed
+    (`backup=False`: a change that is no step of `kcm undo`)."""
     targets = paths.kubeconfig_paths(kubeconfig_path)
-    with store.edit_all(targets) as edits:
+    with store.edit_all(targets, backup=backup) as edits:
         view = files.load(targets, [edit.text for edit in edits])
         yield view
         texts = [
@@ -41,7 +42,7 @@ def _editing(kubeconfig_path: str | None) -> Iterator[View]:
 def use(name: str, kubeconfig_path: str | None = None) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
     the one before the last switch, as in kubectx."""
-    with _editing(kubeconfig_path) as view:
+    with _editing(kubeconfig_path, backup=False) as view:  # a switch: `kcm use -` is its undo
         leaving = str(view.data.get("current-context") or "")
         wanted = quick.previous(kubeconfig_path, leaving) if name == "-" else name
         full = view.match(wanted)
@@ -111,9 +112,21 @@ def _holder(view: View, section: str, name: str) -> Document:
     return held
 
 
-def export(names: list[str], kubeconfig_path: str | None = None) -> str:
+# `kubectl config view -o json` prints a kubeconfig's keys in this order (its v1 Config type's).
+_KUBECTL_KEYS = ("kind", "apiVersion", "preferences", "clusters", "users", "contexts", "current-context")
+
+
+def _check_format(output_format: str) -> None:
+    """`-o`: yaml or json; a file name there (what `-o` was before) is pointed at --output-file."""
+    if output_format not in ("yaml", "json"):
+        hint = " (--output-file FILE writes one)" if any(mark in output_format for mark in "./") else ""
+        raise InputError(f"--output {output_format!r}: choose yaml or json{hint}")
+
+
+def export(names: list[str], kubeconfig_path: str | None = None, output_format: str = "yaml") -> str:
     """A self-contained kubeconfig: those contexts (the first one current), their clusters and users,
-    file references read into `*-data` fields, nothing else."""
+    file references read into `*-data` fields, nothing else; as YAML or as kubectl's JSON."""
+    _check_format(output_format)
     if not names:
         raise InputError("name at least one context to export")
     targets = paths.kubeconfig_paths(kubeconfig_path)
@@ -136,13 +149,40 @@ def export(names: list[str], kubeconfig_path: str | None = None) -> str:
     for section, entry in wanted:
         doc.upsert(section, entry)
     doc.set("current-context", names[0])
-    return doc.dump()
+    text = doc.dump()
+    return text if output_format == "yaml" else _as_json(text)
 
 
-def export_to(names: list[str], output: str, kubeconfig_path: str | None = None) -> Path:
+def _as_json(text: str) -> str:
+    """The same kubeconfig laid out as `kubectl config view -o json` prints one: kubectl's key order,
+    each entry's name first, four spaces, `<`, `>` and `&` escaped as Go's JSON escapes them. The data
+    is the YAML's: kubectl's defaults are not added, nor its sorting by name."""
+    import json
+
+    data = kubeconfig.plain_data(text, "<export>")
+    ordered = {key: data[key] for key in _KUBECTL_KEYS if key in data} | data
+    for section in kubeconfig.SECTIONS:
+        entries = ordered.get(section)
+        if isinstance(entries, list):
+            ordered[section] = [
+                {"name": entry["name"], **entry} if isinstance(entry, dict) and "name" in entry else entry
+                for entry in entries
+            ]
+    try:
+        dumped = json.dumps(ordered, indent=4, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # an extension holding NaN, a key JSON cannot hold
+        raise InputError(f"the exported contexts cannot be written as JSON: {exc}") from None
+    for char in "<>&\u2028\u2029":  # they appear only inside strings: the escape keeps the value
+        dumped = dumped.replace(char, f"\\u{ord(char):04x}")
+    return dumped + "\n"
+
+
+def export_to(
+    names: list[str], output: str, kubeconfig_path: str | None = None, output_format: str = "yaml"
+) -> Path:
     """`export` into a private file (0600), written atomically."""
     path = Path(output).expanduser().absolute()
-    text = export(names, kubeconfig_path)
+    text = export(names, kubeconfig_path, output_format)
     if path.is_dir():
         raise InputError(f"{output}: is a directory")
     store.write_atomic(path, text, mode=0o600)  # makes the missing folders, 0700
