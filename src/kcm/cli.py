@@ -327,16 +327,17 @@ def merge(
 @app.command(help=COMMANDS["use"])
 def use(
     context: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            help="The context: its name, a part of it only one name holds, or - (the previous one)."
+            help="The context: its name, a part of it only one name holds, or - (the previous one); "
+            "none: pick one on a terminal (fzf if on PATH, unless KCM_IGNORE_FZF=1), else list them."
         ),
-    ],
+    ] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
     from kcm.commands import contexts
 
-    _report(contexts.use(context, kubeconfig))
+    _report(contexts.use(context, kubeconfig) if context is not None else contexts.choose(kubeconfig))
 
 
 @app.command(help=COMMANDS["rm"])
@@ -375,6 +376,8 @@ def export(
 
 
 def _report(done: Any) -> None:
+    if done is None:  # it printed its own output
+        return
     for message in done.messages:
         output.out(message)
     for message in done.warnings:

@@ -68,12 +68,12 @@ def _remember(kubeconfig_path: str | None, name: str) -> None:
         store.write_atomic(path, name + "\n", mode=0o600)
 
 
-def use(name: str, kubeconfig_path: str | None = None) -> Done:
+def use(name: str, kubeconfig_path: str | None = None, *, exact: bool = False) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
-    the one before the last switch, as in kubectx."""
-    wanted = _previous(kubeconfig_path) if name == "-" else name
+    the one before the last switch, as in kubectx. `exact`: the name only (one picked from a list)."""
+    wanted = _previous(kubeconfig_path) if name == "-" and not exact else name
     with _editing(kubeconfig_path) as view:
-        full = view.match(wanted)
+        full = wanted if exact else view.match(wanted)
         view.context(full)
         holder = view.current_holder()
         assert holder is not None  # the context exists, so a file does
@@ -83,6 +83,22 @@ def use(name: str, kubeconfig_path: str | None = None) -> Done:
         _remember(kubeconfig_path, leaving)
     matched = f' (the one context whose name holds "{wanted}")' if full != wanted else ""
     return Done([f'Switched to context "{full}".{matched}'])
+
+
+def choose(kubeconfig_path: str | None = None) -> Done | None:
+    """`kcm use` without a name: on a terminal, pick one from a list (the current one marked and
+    selected); else print the names one a line, as `kcm list -o name` does (None: nothing switched)."""
+    from kcm import picker
+    from kcm.commands import listing
+
+    if not picker.interactive():
+        listing.show(kubeconfig_path, "name")
+        return None
+    view = files.read(paths.kubeconfig_paths(kubeconfig_path))
+    names = [name_of(entry) for entry in view.data["contexts"] if name_of(entry)]
+    if not names:
+        raise KcmError(f"no contexts to pick from in {', '.join(str(path) for path, _ in view.docs)}")
+    return use(picker.pick(names, view.data["current-context"], "context"), kubeconfig_path, exact=True)
 
 
 def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
