@@ -340,6 +340,22 @@ def use(
     _report(contexts.use(context, kubeconfig) if context is not None else contexts.choose(kubeconfig))
 
 
+@app.command(help=COMMANDS["ns"])
+def ns(
+    namespace: Annotated[
+        str | None,
+        typer.Argument(
+            help="The namespace, or - (the previous one); none: pick one of the cluster's on a terminal "
+            "(kubectl lists them), else list them."
+        ),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    from kcm.commands import contexts
+
+    _report(contexts.namespace(namespace, kubeconfig))
+
+
 @app.command(help=COMMANDS["rm"])
 def rm(
     context: Annotated[list[str], typer.Argument(help="Contexts to remove.")],

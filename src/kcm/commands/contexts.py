@@ -38,31 +38,40 @@ def _editing(kubeconfig_path: str | None) -> Iterator[View]:
             edit.new_text = text
 
 
-def _previous_file(kubeconfig_path: str | None) -> Path:
+def _previous_file(kubeconfig_path: str | None, context: str | None = None) -> Path:
     """Where `kcm use -` finds the context before the last switch: one small file per kubeconfig
-    (per KUBECONFIG list), in kcm's state folder."""
+    (per KUBECONFIG list), in kcm's state folder; with `context`, where `kcm ns -` finds that
+    context's namespace before the last change."""
     import hashlib
 
     first = Path(paths.kubeconfig_paths(kubeconfig_path)[0]).absolute()
-    digest = hashlib.sha256(str(first).encode()).hexdigest()[:12]
-    return store.backups_dir().parent / "previous" / f"{first.name}-{digest}"
+    key = str(first) if context is None else f"{first}\0{context}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    folder = "previous" if context is None else "previous-namespace"
+    return store.backups_dir().parent / folder / f"{first.name}-{digest}"
+
+
+def _recalled(path: Path) -> str | None:
+    """The name kept in `path`; None when nothing is ("": a namespace that was not set)."""
+    from kcm import folders
+
+    data = folders.read_private(path, limit=4096)
+    return data.decode("utf-8", "replace").rstrip("\n") if data else None
 
 
 def _previous(kubeconfig_path: str | None) -> str:
-    from kcm import folders
-
-    data = folders.read_private(_previous_file(kubeconfig_path), limit=4096)
-    name = data.decode("utf-8", "replace").rstrip("\n") if data else ""
+    name = _recalled(_previous_file(kubeconfig_path))
     if not name:
         raise InputError("no previous context to go back to: kcm remembers one when `kcm use` switches")
     return name
 
 
-def _remember(kubeconfig_path: str | None, name: str) -> None:
-    """Keep the context we are leaving for `kcm use -`; a state folder that cannot hold it costs only that."""
+def _remember(kubeconfig_path: str | None, name: str, context: str | None = None) -> None:
+    """Keep the context we are leaving for `kcm use -` (with `context`: the namespace it leaves, for
+    `kcm ns -`); a state folder that cannot hold it costs only that."""
     from kcm import folders
 
-    path = _previous_file(kubeconfig_path)
+    path = _previous_file(kubeconfig_path, context)
     with contextlib.suppress(OSError, KcmError):
         folders.private(path.parent, parents=3)
         store.write_atomic(path, name + "\n", mode=0o600)
@@ -99,6 +108,102 @@ def choose(kubeconfig_path: str | None = None) -> Done | None:
     if not names:
         raise KcmError(f"no contexts to pick from in {', '.join(str(path) for path, _ in view.docs)}")
     return use(picker.pick(names, view.data["current-context"], "context"), kubeconfig_path, exact=True)
+
+
+DEFAULT_NAMESPACE = "default"  # what kubectl uses for a context that names none
+
+
+def _namespace_of(context: dict[str, Any]) -> str:
+    """The namespace the context names; "" when it names none (kubectl then uses "default")."""
+    body = context.get("context")
+    namespace = body.get("namespace") if isinstance(body, dict) else None
+    return str(namespace) if namespace else ""
+
+
+def _current_context(view: View) -> tuple[str, dict[str, Any]]:
+    name = str(view.data.get("current-context") or "")
+    if not name:
+        where = ", ".join(str(path) for path, _ in view.docs)
+        raise InputError(f"no current context in {where}: `kcm use CONTEXT` sets one")
+    return name, view.context(name)
+
+
+def _check_namespace(name: str) -> None:
+    """A namespace's name is an RFC 1123 label: a typo like `Kube_System` is caught without the cluster."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        raise InputError(
+            f"'{name}' cannot be a namespace: a name is at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+
+
+def namespace(name: str | None, kubeconfig_path: str | None = None) -> Done | None:
+    """`kcm ns`: set the current context's namespace, in the file that holds the context, without
+    asking the cluster; `-` is the one before the last change (per context, as kubens keeps it).
+    Without a name, the cluster's namespaces (kubectl): picked from on a terminal, else printed one
+    a line (None: nothing was set)."""
+    if name is None:
+        return _choose_namespace(kubeconfig_path)
+    if name != "-":
+        _check_namespace(name)
+    with _editing(kubeconfig_path) as view:
+        context, entry = _current_context(view)
+        before = _namespace_of(entry)
+        if name == "-":  # the namespace before the last change, or none set ("")
+            recalled = _recalled(_previous_file(kubeconfig_path, context))
+            if recalled is None:
+                raise InputError(
+                    f"no previous namespace to go back to in context '{context}': kcm remembers one "
+                    "when `kcm ns` changes it"
+                )
+            name = recalled
+        changed = (name or DEFAULT_NAMESPACE) != (before or DEFAULT_NAMESPACE)
+        if changed:
+            body = entry.get("context")
+            if body is not None and not isinstance(body, dict):
+                raise InputError(
+                    f"context '{context}' in {view.path_of('contexts', context)} is not a mapping"
+                )
+            kept = {key: value for key, value in (body or {}).items() if key != "namespace"}
+            _holder(view, "contexts", context).upsert(
+                "contexts", {**entry, "context": {**(body or {}), "namespace": name} if name else kept}
+            )
+    done = Done()
+    if changed:
+        _remember(kubeconfig_path, before, context)
+        done.messages.append(f'Context "{context}" modified.')
+    done.messages.append(f'Active namespace is "{name or DEFAULT_NAMESPACE}".')
+    done.warnings.extend(_unknown_namespace(name or DEFAULT_NAMESPACE, context, kubeconfig_path))
+    return done
+
+
+def _unknown_namespace(name: str, context: str, kubeconfig_path: str | None) -> list[str]:
+    """A warning when kcm listed the cluster's namespaces lately and this one was not among them."""
+    from kcm import namespaces
+
+    known = namespaces.cached_namespaces(context, kubeconfig_path)
+    if known is None or name in known:
+        return []
+    return [f"context '{context}' had no namespace '{name}' when kcm last listed them; set anyway"]
+
+
+def _choose_namespace(kubeconfig_path: str | None) -> Done | None:
+    from kcm import namespaces, output, picker
+
+    view = files.read(paths.kubeconfig_paths(kubeconfig_path))
+    context, entry = _current_context(view)
+    body = entry.get("context")
+    cluster = view.find("clusters", str(body.get("cluster") or "")) if isinstance(body, dict) else None
+    details = cluster.get("cluster") if cluster else None
+    server = details.get("server") if isinstance(details, dict) else None
+    found = namespaces.fetch(context, str(server or ""), kubeconfig_path)
+    if not picker.interactive():
+        output.out("".join(f"{name}\n" for name in found))
+        return None
+    current = _namespace_of(entry) or DEFAULT_NAMESPACE
+    return namespace(picker.pick(found, current, "namespace"), kubeconfig_path)
 
 
 def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
