@@ -159,6 +159,8 @@ def namespace(name: str | None, kubeconfig_path: str | None = None) -> Done | No
                     "when `kcm ns` changes it"
                 )
             name = recalled
+            if name:
+                _check_namespace(name)
         changed = (name or DEFAULT_NAMESPACE) != (before or DEFAULT_NAMESPACE)
         if changed:
             body = entry.get("context")
@@ -190,7 +192,10 @@ def _unknown_namespace(name: str, context: str, kubeconfig_path: str | None) -> 
 
 
 def _choose_namespace(kubeconfig_path: str | None) -> Done | None:
+    import sys
+
     from kcm import namespaces, output, picker
+    from kcm.errors import printable
 
     view = files.read(paths.kubeconfig_paths(kubeconfig_path))
     context, entry = _current_context(view)
@@ -199,8 +204,9 @@ def _choose_namespace(kubeconfig_path: str | None) -> Done | None:
     details = cluster.get("cluster") if cluster else None
     server = details.get("server") if isinstance(details, dict) else None
     found = namespaces.fetch(context, str(server or ""), kubeconfig_path)
-    if not picker.interactive():
-        output.out("".join(f"{name}\n" for name in found))
+    if not picker.interactive():  # as they are for a pipe; escaped for a terminal, as `kcm list`'s
+        shown = [printable(name) if sys.stdout.isatty() else name for name in found]
+        output.out("".join(f"{name}\n" for name in shown))
         return None
     current = _namespace_of(entry) or DEFAULT_NAMESPACE
     return namespace(picker.pick(found, current, "namespace"), kubeconfig_path)
