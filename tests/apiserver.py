@@ -46,6 +46,7 @@ class ApiServer:
     cluster: str
     access: dict[str, str] = field(default_factory=dict)  # role or user ARN -> Kubernetes username
     seen: list[str] = field(default_factory=list)  # the identities that presented a valid token
+    namespaces: list[str] = field(default_factory=lambda: ["default", "kube-system"])  # `kubectl get ns`
 
 
 @contextmanager
@@ -148,6 +149,26 @@ def caller(token: str, cluster: str) -> str | None:
     return arn
 
 
+_DISCOVERY: dict[str, dict[str, Any]] = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            {
+                "name": "namespaces",
+                "singularName": "namespace",
+                "namespaced": False,
+                "kind": "Namespace",
+                "verbs": ["get", "list"],
+                "shortNames": ["ns"],
+            }
+        ],
+    },
+}
+
+
 @contextmanager
 def api_server(folder: Path, cluster: str) -> Iterator[ApiServer]:
     ca, cert_file, key_file = _certificates(folder)
@@ -179,8 +200,19 @@ def api_server(folder: Path, cluster: str) -> Iterator[ApiServer]:
             )
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/version":
+            path = self.path.split("?")[0]
+            if path == "/version":
                 self._reply(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-eks-test"})
+            elif path in _DISCOVERY:  # the legacy discovery documents kubectl reads before a `get`
+                self._reply(200, _DISCOVERY[path])
+            elif path == "/api/v1/namespaces":
+                items = [
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                    for name in state.namespaces
+                ]
+                self._reply(
+                    200, {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {}, "items": items}
+                )
             else:
                 self._status(404, "NotFound")
 

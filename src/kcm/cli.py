@@ -323,16 +323,33 @@ def merge(
 @app.command(help=COMMANDS["use"])
 def use(
     context: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            help="The context: its name, a part of it only one name holds, or - (the previous one)."
+            help="The context: its name, a part of it only one name holds, or - (the previous one); "
+            "none: pick one on a terminal (fzf if on PATH, unless KCM_IGNORE_FZF=1), else list them."
         ),
-    ],
+    ] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
     from kcm.commands import contexts
 
-    _report(contexts.use(context, kubeconfig))
+    _report(contexts.use(context, kubeconfig) if context is not None else contexts.choose(kubeconfig))
+
+
+@app.command(help=COMMANDS["ns"])
+def ns(
+    namespace: Annotated[
+        str | None,
+        typer.Argument(
+            help="The namespace, or - (the previous one); none: pick one of the cluster's on a terminal "
+            "(kubectl lists them), else list them."
+        ),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    from kcm.commands import contexts
+
+    _report(contexts.namespace(namespace, kubeconfig))
 
 
 @app.command(help=COMMANDS["rm"])
@@ -375,6 +392,8 @@ def export(
 
 
 def _report(done: Any) -> None:
+    if done is None:  # it printed its own output
+        return
     for message in done.messages:
         output.out(message)
     for message in done.warnings:

@@ -5,8 +5,9 @@ typed, empty after a space), and kcm answers as kubectl's `__complete` does: the
 not offer file names instead; 0, it may (a path option, merge's files).
 
 Candidates come from kcm.options (commands, options, fixed choices) and from what the user has:
-context names (kcm.quick: a read of the kubeconfig), AWS profiles and IAM Identity Center sessions
-(the AWS config files), regions (botocore's data file, read without importing botocore).
+context names (kcm.quick: a read of the kubeconfig), namespaces (as `kcm ns` last listed them), AWS
+profiles and IAM Identity Center sessions (the AWS config files), regions (botocore's data file, read
+without importing botocore).
 Completion never prints an error: a file it cannot read offers nothing.
 """
 
@@ -99,6 +100,8 @@ def _values(kind: options.Values, word: str, kubeconfig: str | None) -> tuple[li
         return [], FILES
     if kind == "context":
         return _parts(_contexts(kubeconfig), word), NO_FILES
+    if kind == "namespace":
+        return _matching(_namespaces(kubeconfig), word), NO_FILES
     if kind in ("profile", "sso-session"):
         return _matching(_aws_sections(kind), word), NO_FILES
     if kind == "region":
@@ -124,6 +127,20 @@ def _contexts(kubeconfig: str | None) -> list[str]:
         return [name for name in quick.View(kubeconfig).names() if name.isprintable()]
     except (KcmError, OSError):
         return []
+
+
+def _namespaces(kubeconfig: str | None) -> list[str]:
+    """The current context's namespaces, as `kcm ns` last listed them (kept 5 minutes); none when it
+    has not: completion never asks the cluster."""
+    from kcm import namespaces, quick
+    from kcm.errors import KcmError
+
+    try:
+        current = quick.View(kubeconfig).current
+    except (KcmError, OSError):
+        return []
+    found = namespaces.cached_namespaces(current, kubeconfig) if current else None
+    return [name for name in found or [] if name.isprintable()]
 
 
 def _aws_sections(kind: str) -> list[str]:

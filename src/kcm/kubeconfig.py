@@ -581,14 +581,39 @@ class Document:
         return newline + 1, newline + 1, body
 
     def _append_keys(self, root: MappingNode, keys: list[str]) -> tuple[int, int, str]:
-        values = {key: self.data[key] for key in keys}
-        if root.flow_style:
-            close = root.end_mark.index - 1
-            return close, close, self._flow_separator(root) + yamltext.flow(values)[1:-1]
-        column = root.start_mark.column
+        return self._append_pairs(root, {key: self.data[key] for key in keys})
+
+    def _append_pairs(self, node: MappingNode, values: dict[str, Any]) -> tuple[int, int, str]:
+        """New keys after a mapping's last: before its `}`, or on lines of their own below it."""
+        if node.flow_style:
+            close = node.end_mark.index - 1
+            return close, close, self._flow_separator(node) + yamltext.flow(values)[1:-1]
+        column = node.start_mark.column
         lines = yamltext.block(values, column, self.style)
         lines[0] = " " * column + lines[0]
-        return self._after_line(self._end(root), lines)
+        return self._after_line(self._end(node), lines)
+
+    def _delete_pair(self, node: MappingNode, index: int, in_flow: bool) -> list[tuple[int, int, str]] | None:
+        """One key of a mapping, gone: in a flow mapping, with its comma (on one line, no comment
+        between); in a block one, its lines, when it starts a line and its value ends one."""
+        key, value = node.value[index]
+        if in_flow:
+            if index > 0:  # `, key: value` after the one before it
+                start, end = self._end(node.value[index - 1][1]), self._end(value)
+            elif len(node.value) > 1:  # `key: value, ` before the next
+                start, end = key.start_mark.index, node.value[1][0].start_mark.index
+            else:
+                return None
+            return None if re.search(r"[#\n]", self.text[start:end]) else [(start, end, "")]
+        line_start = self.text.rfind("\n", 0, key.start_mark.index) + 1
+        if self.text[line_start : key.start_mark.index].strip():
+            return None
+        end = self._end(value)
+        newline = self.text.find("\n", end)
+        rest = self.text[end:newline].strip() if newline >= 0 else "?"
+        if rest and not rest.startswith("#"):  # the last line of a file without a final newline too
+            return None
+        return [(line_start, newline + 1, "")]
 
     def _dash(self, item: Node) -> int:
         """Where the `-` of a block-list item stands: on the item's line before it, or alone (with a
@@ -640,14 +665,23 @@ class Document:
             return [(node.start_mark.index, node.end_mark.index, yamltext.scalar(new, in_flow))]
         inner_flow = in_flow or bool(getattr(node, "flow_style", False))
         if isinstance(node, MappingNode) and isinstance(old, dict) and isinstance(new, dict):
-            if list(old) != list(new) or len(node.value) != len(old):
+            # keys kept in their order, some gone (their lines), some new (after the last)
+            kept = [key for key in old if key in new]
+            if list(new)[: len(kept)] != kept or len(node.value) != len(old) or not kept:
                 return None
             patches: list[tuple[int, int, str]] = []
-            for (_, value_node), key in zip(node.value, old, strict=True):
-                found = self._patch(value_node, old[key], new[key], inner_flow)
+            for index, ((_, value_node), key) in enumerate(zip(node.value, old, strict=True)):
+                found = (
+                    self._patch(value_node, old[key], new[key], inner_flow)
+                    if key in new
+                    else self._delete_pair(node, index, inner_flow)
+                )
                 if found is None:
                     return None
                 patches += found
+            added = {key: new[key] for key in list(new)[len(kept) :]}
+            if added:
+                patches.append(self._append_pairs(node, added))
             return patches
         if isinstance(node, SequenceNode) and isinstance(old, list) and isinstance(new, list):
             if len(old) != len(new):

@@ -22,6 +22,7 @@ COMMANDS = {
     "diff": "Preview a sync (with sync's options) or a merge (FILE...): exit 0 no changes, 1 changes.",
     "merge": "Bring other kubeconfigs' clusters, users and contexts into yours, keeping every line of it.",
     "use": "Make CONTEXT current: its name, a part of it no other name holds, or - for the previous one.",
+    "ns": "Set the current context's namespace: NAME, - for the previous one, or pick one of the cluster's.",
     "rm": "Remove contexts, and their clusters and users unless another context still uses them.",
     "rename": "Rename a context; current-context follows it.",
     "export": "A self-contained kubeconfig, YAML or -o json: just these contexts, their clusters and users.",

@@ -158,6 +158,7 @@ COMMANDS: dict[str, Command] = {
         repeat=True,
     ),
     "use": Command((KUBECONFIG,), args=("context",)),
+    "ns": Command((KUBECONFIG,), args=("namespace",)),
     "rm": Command((KUBECONFIG,), args=("context",), repeat=True),
     "rename": Command((KUBECONFIG,), args=("context", "")),
     "export": Command(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kcm import files, kubeconfig, paths, quick, reconcile, store
-from kcm.errors import InputError
+from kcm.errors import InputError, KcmError
 from kcm.files import View
 from kcm.kubeconfig import Document
 from kcm.schema import name_of
@@ -39,13 +39,42 @@ def _editing(kubeconfig_path: str | None, backup: bool = True) -> Iterator[View]
             edit.new_text = text
 
 
-def use(name: str, kubeconfig_path: str | None = None) -> Done:
+def _previous_file(kubeconfig_path: str | None, context: str) -> Path:
+    """Where `kcm ns -` finds the context's namespace before the last change: one small file per
+    kubeconfig (per KUBECONFIG list) and context, in kcm's state folder (`kcm use -`'s is kcm.quick's)."""
+    import hashlib
+
+    first = Path(paths.kubeconfig_paths(kubeconfig_path)[0]).absolute()
+    digest = hashlib.sha256(f"{first}\0{context}".encode()).hexdigest()[:12]
+    return store.backups_dir().parent / "previous-namespace" / f"{first.name}-{digest}"
+
+
+def _recalled(path: Path) -> str | None:
+    """The name kept in `path`; None when nothing is ("": a namespace that was not set)."""
+    from kcm import folders
+
+    data = folders.read_private(path, limit=4096)
+    return data.decode("utf-8", "replace").rstrip("\n") if data else None
+
+
+def _remember(kubeconfig_path: str | None, name: str, context: str) -> None:
+    """Keep the namespace `context` leaves, for `kcm ns -`; a state folder that cannot hold it costs
+    only that."""
+    from kcm import folders
+
+    path = _previous_file(kubeconfig_path, context)
+    with contextlib.suppress(OSError, KcmError):
+        folders.private(path.parent, parents=3)
+        store.write_atomic(path, name + "\n", mode=0o600)
+
+
+def use(name: str, kubeconfig_path: str | None = None, *, exact: bool = False) -> Done:
     """Make the context current: named exactly, or by a part of its name that only it holds; `-` is
-    the one before the last switch, as in kubectx."""
+    the one before the last switch, as in kubectx. `exact`: the name only (one picked from a list)."""
     with _editing(kubeconfig_path, backup=False) as view:  # a switch: `kcm use -` is its undo
         leaving = str(view.data.get("current-context") or "")
-        wanted = quick.previous(kubeconfig_path, leaving) if name == "-" else name
-        full = view.match(wanted)
+        wanted = quick.previous(kubeconfig_path, leaving) if name == "-" and not exact else name
+        full = wanted if exact else view.match(wanted)
         view.context(full)
         holder = view.current_holder()
         assert holder is not None  # the context exists, so a file does
@@ -53,6 +82,124 @@ def use(name: str, kubeconfig_path: str | None = None) -> Done:
     if leaving and leaving != full:
         quick.remember(kubeconfig_path, leaving, full)
     return Done([quick.switched(full, wanted)])
+
+
+def choose(kubeconfig_path: str | None = None) -> Done | None:
+    """`kcm use` without a name: on a terminal, pick one from a list (the current one marked and
+    selected); else print the names one a line, as `kcm list -o name` does (None: nothing switched)."""
+    from kcm import picker
+    from kcm.commands import listing
+
+    if not picker.interactive():
+        listing.show(kubeconfig_path, "name")
+        return None
+    view = files.read(paths.kubeconfig_paths(kubeconfig_path))
+    names = [name_of(entry) for entry in view.data["contexts"] if name_of(entry)]
+    if not names:
+        raise KcmError(f"no contexts to pick from in {', '.join(str(path) for path, _ in view.docs)}")
+    return use(picker.pick(names, view.data["current-context"], "context"), kubeconfig_path, exact=True)
+
+
+DEFAULT_NAMESPACE = "default"  # what kubectl uses for a context that names none
+
+
+def _namespace_of(context: dict[str, Any]) -> str:
+    """The namespace the context names; "" when it names none (kubectl then uses "default")."""
+    body = context.get("context")
+    namespace = body.get("namespace") if isinstance(body, dict) else None
+    return str(namespace) if namespace else ""
+
+
+def _current_context(view: View) -> tuple[str, dict[str, Any]]:
+    name = str(view.data.get("current-context") or "")
+    if not name:
+        where = ", ".join(str(path) for path, _ in view.docs)
+        raise InputError(f"no current context in {where}: `kcm use CONTEXT` sets one")
+    return name, view.context(name)
+
+
+def _check_namespace(name: str) -> None:
+    """A namespace's name is an RFC 1123 label: a typo like `Kube_System` is caught without the cluster."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        raise InputError(
+            f"'{name}' cannot be a namespace: a name is at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+
+
+def namespace(name: str | None, kubeconfig_path: str | None = None) -> Done | None:
+    """`kcm ns`: set the current context's namespace, in the file that holds the context, without
+    asking the cluster; `-` is the one before the last change (per context, as kubens keeps it).
+    Without a name, the cluster's namespaces (kubectl): picked from on a terminal, else printed one
+    a line (None: nothing was set)."""
+    if name is None:
+        return _choose_namespace(kubeconfig_path)
+    if name != "-":
+        _check_namespace(name)
+    with _editing(kubeconfig_path, backup=False) as view:  # `kcm ns -` is its undo, as use's
+        context, entry = _current_context(view)
+        before = _namespace_of(entry)
+        if name == "-":  # the namespace before the last change, or none set ("")
+            recalled = _recalled(_previous_file(kubeconfig_path, context))
+            if recalled is None:
+                raise InputError(
+                    f"no previous namespace to go back to in context '{context}': kcm remembers one "
+                    "when `kcm ns` changes it"
+                )
+            name = recalled
+            if name:
+                _check_namespace(name)
+        changed = (name or DEFAULT_NAMESPACE) != (before or DEFAULT_NAMESPACE)
+        if changed:
+            body = entry.get("context")
+            if body is not None and not isinstance(body, dict):
+                raise InputError(
+                    f"context '{context}' in {view.path_of('contexts', context)} is not a mapping"
+                )
+            kept = {key: value for key, value in (body or {}).items() if key != "namespace"}
+            _holder(view, "contexts", context).upsert(
+                "contexts", {**entry, "context": {**(body or {}), "namespace": name} if name else kept}
+            )
+    done = Done()
+    if changed:
+        _remember(kubeconfig_path, before, context)
+        done.messages.append(f'Context "{context}" modified.')
+    done.messages.append(f'Active namespace is "{name or DEFAULT_NAMESPACE}".')
+    done.warnings.extend(_unknown_namespace(name or DEFAULT_NAMESPACE, context, kubeconfig_path))
+    return done
+
+
+def _unknown_namespace(name: str, context: str, kubeconfig_path: str | None) -> list[str]:
+    """A warning when kcm listed the cluster's namespaces lately and this one was not among them."""
+    from kcm import namespaces
+
+    known = namespaces.cached_namespaces(context, kubeconfig_path)
+    if known is None or name in known:
+        return []
+    return [f"context '{context}' had no namespace '{name}' when kcm last listed them; set anyway"]
+
+
+def _choose_namespace(kubeconfig_path: str | None) -> Done | None:
+    import sys
+
+    from kcm import namespaces, output, picker
+    from kcm.errors import printable
+
+    view = files.read(paths.kubeconfig_paths(kubeconfig_path))
+    context, entry = _current_context(view)
+    body = entry.get("context")
+    cluster = view.find("clusters", str(body.get("cluster") or "")) if isinstance(body, dict) else None
+    details = cluster.get("cluster") if cluster else None
+    server = details.get("server") if isinstance(details, dict) else None
+    found = namespaces.fetch(context, str(server or ""), kubeconfig_path)
+    if not picker.interactive():  # as they are for a pipe; escaped for a terminal, as `kcm list`'s
+        shown = [printable(name) if sys.stdout.isatty() else name for name in found]
+        output.out("".join(f"{name}\n" for name in shown))
+        return None
+    current = _namespace_of(entry) or DEFAULT_NAMESPACE
+    return namespace(picker.pick(found, current, "namespace"), kubeconfig_path)
 
 
 def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
