@@ -53,7 +53,7 @@ _YAML11_FLOAT = _Lazy(
 _AMBIGUOUS = _Lazy(r"^(?:<<|=|\d{4}-\d\d?-\d\d?(?:[Tt\s].*)?)$")
 _PLAIN_FIRST = _Lazy(r"[A-Za-z0-9_./$^(+]|-[^\s]", re.UNICODE)
 _BLOCK_UNSAFE = set("#'\"`\\")
-_FLOW_UNSAFE = _BLOCK_UNSAFE | set(",[]{}:")
+_FLOW_UNSAFE = _BLOCK_UNSAFE | set(",[]{}:?")  # go-yaml refuses a ? inside a flow scalar
 
 
 _GO_WORDS: dict[str, Any] = {
