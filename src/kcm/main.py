@@ -3,9 +3,9 @@
 What people run dozens of times a day (`kcm list`, `kcm use CONTEXT`, `kcm current`, the shell's
 `kcm __complete`, `kcm completion SHELL`, `kcm --help` and `--version`) and what cron, CI and kubectl
 run over and over (`kcm sync`, `kcm token`) run from here without importing typer (with the pydantic it
-brings, a tenth of a second before any work). Their options are kcm.options'. Anything else, and any form of those this door does
-not recognise exactly (`kcm list --help`, a misspelt option), goes to the typer app in cli.py, which
-parses and explains everything.
+brings, a tenth of a second before any work). Their options are kcm.options'. Anything else, and any
+form of those this door does not recognise exactly (`kcm list --help`, a misspelt option), goes to the
+typer app in cli.py, which parses and explains everything.
 """
 
 from __future__ import annotations
