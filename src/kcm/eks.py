@@ -126,3 +126,62 @@ def keep_user_settings(existing: dict[str, Any] | None, new: dict[str, Any]) -> 
     if existing["context"].get("cluster") != new["context"]["cluster"]:
         return new
     return {**existing, "context": {**existing["context"], **new["context"]}, "name": new["name"]}
+
+
+OLD_EXEC_API_VERSION = "client.authentication.k8s.io/v1alpha1"
+
+
+def upgraded_user(
+    entry: dict[str, Any], region: str | None = None, aws_cli: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """A user entry's exec brought up to what `aws eks update-kubeconfig` writes today, and what was
+    fixed, in words: the removed v1alpha1 API (kubectl 1.24 and later refuse it), `aws-iam-authenticator
+    token -i NAME` as `aws eks get-token` when the AWS CLI is there (`aws_cli`), and `--output json`
+    and `--region` (when `region` is known) missing from get-token's arguments. Anything else in the
+    entry stays as it is."""
+    body = entry.get("user")
+    exec_ = body.get("exec") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(exec_, dict):
+        return entry, []
+    fixed: list[str] = []
+    new = dict(exec_)
+    if new.get("apiVersion") == OLD_EXEC_API_VERSION:
+        new["apiVersion"] = EXEC_API_VERSION
+        fixed.append(f"exec apiVersion {OLD_EXEC_API_VERSION} (removed in Kubernetes 1.24) -> v1beta1")
+    args = [str(arg) for arg in new.get("args") or []] if isinstance(new.get("args"), list) else None
+    command = str(new.get("command") or "")
+    if args is not None and command.rsplit("/", 1)[-1] == "aws-iam-authenticator" and aws_cli:
+        converted = _from_authenticator(args)
+        if converted is not None:
+            new["command"], args = "aws", converted
+            fixed.append("aws-iam-authenticator token -> aws eks get-token")
+    converted = bool(fixed) and fixed[-1].startswith("aws-iam-authenticator")
+    if args is not None and new.get("command") == "aws" and "get-token" in args:
+        if "--output" not in args:
+            args += ["--output", "json"]
+            if not converted:
+                fixed.append("aws eks get-token without --output json -> with it")
+        if region and "--region" not in args:
+            args = ["--region", region, *args]
+            if not converted:
+                fixed.append(f"aws eks get-token without --region -> --region {region}")
+    if fixed:
+        new["args"] = args
+        return {**entry, "user": {**body, "exec": new}}, fixed
+    return entry, []
+
+
+def _from_authenticator(args: list[str]) -> list[str] | None:
+    """`aws-iam-authenticator token -i NAME [-r ROLE]` as get-token's arguments; None for other forms."""
+    if not args or args[0] != "token":
+        return None
+    options = {"-i": "--cluster-name", "--cluster-id": "--cluster-name", "-r": "--role", "--role": "--role"}
+    converted = ["eks", "get-token"]
+    words = iter(args[1:])
+    for word in words:
+        flag = options.get(word)
+        value = next(words, None)
+        if flag is None or value is None:
+            return None
+        converted += [flag, value]
+    return converted if "--cluster-name" in converted else None
