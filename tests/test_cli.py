@@ -151,6 +151,8 @@ SYNC_ARGVS = [
         "{role}-{account_id}",
     ],
     ["--write-profiles", "--token-helper", "kcm"],
+    ["--no-adopt", "--exclude", "edge*", "--exclude=111111111111", "--include-removed"],
+    ["--adopt"],
 ]
 
 

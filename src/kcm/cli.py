@@ -158,6 +158,24 @@ ProfileTemplate = Annotated[
     str | None,
     typer.Option(help="Names of the profiles kcm adds: {session} {account_id} {account_name} {role}."),
 ]
+Adopt = Annotated[
+    bool | None,
+    typer.Option(
+        "--adopt/--no-adopt",
+        help="Take over a context another tool wrote for the same cluster and identity (default) "
+        "instead of adding a second one.",
+    ),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", help="Leave out clusters whose name, context name or account id matches (globs)."
+    ),
+]
+IncludeRemoved = Annotated[
+    bool | None,
+    typer.Option("--include-removed", help="Bring back the clusters whose contexts you removed with kcm rm."),
+]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
 TokenHelper = Annotated[
     str | None,
@@ -197,6 +215,9 @@ def sync(
     write_profiles: WriteProfiles = None,
     profile_template: ProfileTemplate = None,
     token_helper: TokenHelper = None,
+    adopt: Adopt = None,
+    exclude: Exclude = None,
+    include_removed: IncludeRemoved = None,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
@@ -226,6 +247,9 @@ def diff(
     write_profiles: WriteProfiles = None,
     profile_template: ProfileTemplate = None,
     token_helper: TokenHelper = None,
+    adopt: Adopt = None,
+    exclude: Exclude = None,
+    include_removed: IncludeRemoved = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",
     flatten: Flatten = False,

@@ -155,15 +155,15 @@ def upgraded_user(
         if converted is not None:
             new["command"], args = "aws", converted
             fixed.append("aws-iam-authenticator token -> aws eks get-token")
-    converted = bool(fixed) and fixed[-1].startswith("aws-iam-authenticator")
+    was_authenticator = bool(fixed) and fixed[-1].startswith("aws-iam-authenticator")
     if args is not None and new.get("command") == "aws" and "get-token" in args:
         if "--output" not in args:
             args += ["--output", "json"]
-            if not converted:
+            if not was_authenticator:
                 fixed.append("aws eks get-token without --output json -> with it")
         if region and "--region" not in args:
             args = ["--region", region, *args]
-            if not converted:
+            if not was_authenticator:
                 fixed.append(f"aws eks get-token without --region -> --region {region}")
     if fixed:
         new["args"] = args

@@ -417,7 +417,14 @@ class Document:
             if key in SECTIONS and isinstance(value, list):
                 edits.extend(self._section_edits(key, key_node, value_node, value, bool(root.flow_style)))
             elif value != self.original.get(key):
-                edits.append(self._replace(value_node, value, bool(root.flow_style)))
+                block = isinstance(value_node, MappingNode | SequenceNode) and not value_node.flow_style
+                if block and not root.flow_style and (not isinstance(value, dict | list) or not value):
+                    # a block list or mapping (which may start at the key's own column) becoming `[]`,
+                    # `{}` or a scalar: written on the key's line
+                    replacement = ": " + yamltext.flow(value)
+                    edits.append((key_node.end_mark.index, self._end(value_node), replacement))
+                else:
+                    edits.append(self._replace(value_node, value, bool(root.flow_style)))
         if set(self.original) - set(self.data):
             raise EditError(f"{self.source}: removing top-level keys is not supported")
         if appended:

@@ -96,6 +96,9 @@ SCOPE = (
     Option("--write-profiles", kind="flag", default=True, setting=True, negative="--no-write-profiles"),
     Option("--profile-template", setting=True),
     TOKEN_HELPER,
+    Option("--adopt", kind="flag", default=True, setting=True, negative="--no-adopt"),
+    Option("--exclude", kind="list", default=(), setting=True),
+    Option("--include-removed", kind="flag"),  # unset: None, as typer leaves it
 )
 # `kcm exec` and `kcm env`: one cluster, as add names it, or a context of the kubeconfig.
 _JOB = (

@@ -84,8 +84,8 @@ def sync_summary(result: SyncResult) -> None:
     rows += [[name, "", "", "", "", "pruned"] for name in result.pruned]
     if len(rows) > 1:
         out(table(rows))
-    for note in result.scan.notes:
-        print(f"kcm: note: {note}", file=sys.stderr)
+    for note in [*result.scan.notes, *result.notes]:
+        print(f"kcm: note: {printable(note)}", file=sys.stderr)
     for failure in result.scan.failures:
         error(f"failed: {failure.scope}: {failure.message}")
     for conflict in result.plan.conflicts.values():
@@ -94,8 +94,10 @@ def sync_summary(result: SyncResult) -> None:
         warn(message)
     counts = {
         status: sum(row.status == status for row in result.rows)
-        for status in ("added", "updated", "unchanged")
+        for status in ("added", "adopted", "updated", "unchanged")
     }
+    if not counts["adopted"]:
+        del counts["adopted"]
     failed = len(result.scan.failures) + len(result.plan.conflicts)
     summary = (
         f"{_count(len(result.rows), 'cluster')} in {_count(result.scan.accounts, 'account')}, "
@@ -120,7 +122,7 @@ def sync_summary(result: SyncResult) -> None:
 
 
 # ---- plans: kcm diff and every --dry-run ---------------------------------------------------------------
-_MARKS = {"add": "+", "update": "~", "remove": "-"}
+_MARKS = {"add": "+", "update": "~", "remove": "-", "adopt": "="}
 _SHOWN = 60  # characters of a value before it is cut
 
 
@@ -151,6 +153,8 @@ def plan_lines(plan: Plan, raw: bool = False) -> list[str]:
     order = {"contexts": 0, "clusters": 1, "users": 2}
     for change in sorted(plan.changes, key=lambda c: order.get(c.section, 3)):
         head = f"{_MARKS[change.kind]} {change.section[:-1]} {change.name}"
+        if change.kind == "adopt":
+            head = f"= adopt {change.name} (written by {plan.adopted.get(change.name, 'another tool')})"
         if change.kind == "add" and change.section == "contexts" and change.after:
             body = change.after.get("context") or {}
             head += f" (cluster {body.get('cluster')}, user {body.get('user')})"
@@ -170,6 +174,7 @@ def plan_lines(plan: Plan, raw: bool = False) -> list[str]:
         lines.append(printable(head))
     if plan.current_context is not None:
         lines.append(printable(f"~ current-context -> {plan.current_context or '(unset)'}"))
+    lines += [printable(f"! {note}") for note in plan.notes]
     return lines
 
 

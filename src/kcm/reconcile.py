@@ -35,7 +35,7 @@ _FACTS = ("server", "certificate-authority-data")  # what AWS says about a clust
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "add", "update" or "remove"
+    kind: str  # "add", "update", "remove", or "adopt": an entry another tool wrote, taken over
     section: str
     name: str
     before: dict[str, Any] | None
@@ -48,7 +48,10 @@ class Plan:
     current_context: str | None  # the new value, or None when it stays
     conflicts: dict[str, str]  # context name -> why kcm could not write it (an entry it did not write)
     users: dict[str, str]  # context name -> the user it ended up with (renamed around a foreign one)
-    contexts: dict[str, str] = dataclasses.field(default_factory=dict)  # wanted name -> the user's rename
+    contexts: dict[str, str] = dataclasses.field(default_factory=dict)  # wanted name -> the name kept
+    adopted: dict[str, str] = dataclasses.field(default_factory=dict)  # context -> who wrote it
+    notes: tuple[str, ...] = ()  # what the plan left alone, and why
+    extensions: list[Any] | None = None  # the file's top-level extensions, when they change
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str], Change]:
@@ -114,7 +117,17 @@ def _merge(section: str, existing: dict[str, Any], wanted: dict[str, Any]) -> di
             for name, value in old["exec"].items()
             if name not in wanted[key]["exec"] and _KUBECTL_EXEC_DEFAULTS.get(name, _NONE) == value
         }
+        extra = _extra_env(old["exec"].get("env"), body["exec"].get("env"))
+        if extra:
+            body["exec"]["env"] = [*(body["exec"].get("env") or []), *extra]
     return {**existing, **wanted, key: body}
+
+
+def _extra_env(old: Any, new: Any) -> list[Any]:
+    """Variables the user (or eksctl: AWS_STS_REGIONAL_ENDPOINTS) set in an exec's env that kcm's does
+    not set: they stay. AWS_PROFILE is kcm's to say: it is the identity."""
+    taken = {item.get("name") for item in new or [] if isinstance(item, dict)} | {"AWS_PROFILE"}
+    return [item for item in old or [] if isinstance(item, dict) and item.get("name") not in taken]
 
 
 def _cluster_facts(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +148,7 @@ class _Planner:
         self.changes: dict[tuple[str, str], Change] = {}
         self.wanted: dict[str, set[str]] = {section: set() for section in BODY}
         self.removed: set[tuple[str, str]] = set()
+        self.adopted: set[tuple[str, str]] = set()  # entries another tool wrote that kcm takes over
 
     def put(self, section: str, entry: dict[str, Any]) -> None:
         name = entry["name"]
@@ -163,8 +177,16 @@ class _Planner:
             )
 
     def foreign(self, section: str, name: str) -> dict[str, Any] | None:
+        """The entry of that name when another tool wrote it (and kcm is not taking it over)."""
         entry = self.existing[section].get(name)
-        return entry if entry is not None and origin(section, entry) is None else None
+        if entry is None or origin(section, entry) is not None or (section, name) in self.adopted:
+            return None
+        return entry
+
+    def ours(self, section: str, name: str) -> bool:
+        """Whether kcm owns the entry of that name, or is taking it over in this plan."""
+        entry = self.existing[section].get(name)
+        return entry is not None and (origin(section, entry) is not None or (section, name) in self.adopted)
 
     def merged(self, section: str, entry: dict[str, Any]) -> dict[str, Any]:
         before = self.existing[section].get(entry["name"])
@@ -177,23 +199,37 @@ def plan(
     *,
     prunable: Callable[[str, dict[str, Any]], bool] | None = None,
     set_current: str | None = None,
+    adopt: bool = False,
 ) -> Plan:
     """The changes that write `wanted` (entries carrying kcm's mark) into `current`, and with `prunable`
-    remove the marked entries it selects that are no longer wanted."""
+    remove the marked entries it selects that are no longer wanted. With `adopt`, a context another
+    tool wrote for the same cluster and the same identity is taken over (kcm.adoption) instead of a
+    second one being added."""
+    from kcm import adoption
+
     planner = _Planner(current)
     conflicts: dict[str, str] = {}
     users: dict[str, str] = {}
     renamed: dict[str, str] = {}
+    adopted: dict[str, str] = {}
+    notes: list[str] = []
     by_origin = _by_origin(planner)
+    candidates = adoption.Candidates(planner.existing) if adopt else None
     for entries in wanted:
         context_name = entries.context["name"]
         record = origin("contexts", entries.context) or {}
         moved = by_origin.get(_key(record))
+        if candidates is not None and moved is None and context_name not in planner.existing["contexts"]:
+            taken = candidates.take(entries, notes)
+            if taken is not None:
+                moved = taken.context
+                adopted[moved] = taken.source
+                planner.adopted.update(taken.entries)
         if context_name not in planner.existing["contexts"] and moved is not None:
-            # The user named this context with `kcm rename`: the name stays theirs, whatever the template.
+            # The user named this context (`kcm rename`, or another tool did and kcm adopted it): the
+            # name stays theirs, whatever the template, and so do the cluster and user it names.
             renamed[context_name] = context_name = moved
-            context = marked("contexts", {**entries.context, "name": moved}, {**record, ALIAS: moved})
-            entries = Entries(entries.cluster, entries.user, context)
+            entries = _named_as(planner, entries, moved, {**record, ALIAS: moved})
         if planner.foreign("contexts", context_name) is not None:
             conflicts[context_name] = (
                 f"context '{context_name}' exists and was not written by kcm: left as it is "
@@ -216,6 +252,9 @@ def plan(
         users[context_name] = user["name"]
         context = {**entries.context, "context": {**entries.context["context"], "user": user["name"]}}
         planner.put("contexts", planner.merged("contexts", context))
+        change = planner.changes.get(("contexts", context_name))
+        if context_name in adopted and change is not None:
+            planner.changes[("contexts", context_name)] = dataclasses.replace(change, kind="adopt")
     if prunable is not None:
         _prune(planner, prunable)
     return Plan(
@@ -224,7 +263,31 @@ def plan(
         conflicts,
         users,
         renamed,
+        adopted,
+        tuple(notes),
     )
+
+
+def _named_as(planner: _Planner, entries: Entries, name: str, record: dict[str, Any]) -> Entries:
+    """`entries` for the context `name` kcm keeps (or takes over): pointing at the cluster and user it
+    names when those are kcm's too, under their names (eksctl's, say), rather than at new ones."""
+    existing = planner.existing["contexts"].get(name) or {}
+    body = existing.get("context") if isinstance(existing.get("context"), dict) else {}
+    assert isinstance(body, dict)
+    cluster, user = entries.cluster, entries.user
+    for section, key in (("clusters", "cluster"), ("users", "user")):
+        kept = body.get(key)
+        if isinstance(kept, str) and kept and planner.ours(section, kept):
+            if section == "clusters":
+                cluster = {**cluster, "name": kept}
+            else:
+                user = {**user, "name": kept}
+    context = {
+        **entries.context,
+        "name": name,
+        "context": {**entries.context["context"], "cluster": cluster["name"], "user": user["name"]},
+    }
+    return Entries(cluster, user, marked("contexts", context, record))
 
 
 def _key(record: dict[str, Any]) -> str:
@@ -276,6 +339,41 @@ def apply(planned: Plan, doc: Document) -> None:
             doc.upsert(change.section, change.after)
     if planned.current_context is not None:
         doc.set("current-context", planned.current_context)
+    if planned.extensions is not None:
+        doc.set("extensions", planned.extensions)
+
+
+# ---- what the user removed -----------------------------------------------------------------------------
+# `kcm rm` of a context kcm manages records where it came from in the file's own top-level extensions
+# (kubectl keeps them), so that the next sync does not bring it back: {name: kcm, extension: {removed:
+# [record, ...]}}.
+REMOVED = "removed"
+
+
+def removed(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the contexts the user removed with `kcm rm`, from the file's extensions."""
+    for extension in data.get("extensions") or []:
+        if _is_mark(extension) and isinstance(extension.get("extension"), dict):
+            found = extension["extension"].get(REMOVED)
+            return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+    return []
+
+
+def with_removed(data: dict[str, Any], records: list[dict[str, Any]]) -> list[Any]:
+    """The file's top-level extensions with kcm's list of removed contexts set to `records` (kcm's
+    extension gone when there are none); every other extension as it is."""
+    others = [item for item in data.get("extensions") or [] if not _is_mark(item)]
+    if not records:
+        return others
+    unique = list(
+        {_key(record): {k: v for k, v in record.items() if k != ALIAS} for record in records}.values()
+    )
+    return [*others, {"extension": {REMOVED: unique}, "name": MARK}]
+
+
+def removed_key(record: dict[str, Any]) -> str:
+    """What two records of one cluster reached one way have in common (the user's name aside)."""
+    return _key(record)
 
 
 # ---- merging other kubeconfigs -------------------------------------------------------------------------

@@ -211,9 +211,18 @@ def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
         going = set(names)
         staying = [c.get("context") or {} for c in view.data["contexts"] if name_of(c) not in going]
         for name in dict.fromkeys(names):
-            body = view.context(name).get("context") or {}
-            _holder(view, "contexts", name).remove("contexts", name)
+            context = view.context(name)
+            body = context.get("context") or {}
+            holder = _holder(view, "contexts", name)
+            holder.remove("contexts", name)
             done.messages.append(f"deleted context {name}")
+            record = reconcile.origin("contexts", context)
+            if record is not None:  # kcm's: the next sync must not bring it back (reconcile.REMOVED)
+                recorded = reconcile.removed(holder.data)
+                holder.set("extensions", reconcile.with_removed(holder.data, [*recorded, record]))
+                done.warnings.append(
+                    f"kcm sync will not bring back context {name} (`kcm sync --include-removed` does)"
+                )
             for section, key in (("clusters", "cluster"), ("users", "user")):
                 entry_name = body.get(key) if isinstance(body, dict) else None
                 if not isinstance(entry_name, str) or any(b.get(key) == entry_name for b in staying):
@@ -222,9 +231,9 @@ def remove(names: list[str], kubeconfig_path: str | None = None) -> Done:
                 if held is not None and held.remove(section, entry_name):
                     done.messages.append(f"deleted {key} {entry_name}")
         if view.data["current-context"] in going:
-            holder = view.current_holder()
-            assert holder is not None
-            holder.set("current-context", "")
+            current = view.current_holder()
+            assert current is not None
+            current.set("current-context", "")
             done.warnings.append(
                 f"current-context was '{view.data['current-context']}'; it is now unset "
                 "(`kcm use CONTEXT` sets one)"

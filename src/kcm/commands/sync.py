@@ -8,6 +8,7 @@ plan -> apply -> write once.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import string
@@ -35,6 +36,9 @@ class SyncOptions:
     kubeconfig: str | None = None
     dry_run: bool = False
     exec_plugin: str = "aws"
+    adopt: bool = True  # take over another tool's context for the same cluster and identity
+    exclude: tuple[str, ...] = ()  # globs: clusters left out
+    include_removed: bool = False  # bring back what `kcm rm` removed
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class SyncResult:
     after: str = ""
     current: str = ""  # its current-context before
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was left out, and why
 
     @property
     def failed(self) -> bool:
@@ -154,12 +159,25 @@ def _prunable(result: Scan) -> Callable[[str, dict[str, Any]], bool]:
     return check
 
 
+def _key(entries: Entries) -> str:
+    return reconcile.removed_key(reconcile.origin("contexts", entries.context) or {})
+
+
+def _excluded(name: str, item: Found, patterns: tuple[str, ...]) -> bool:
+    """`--exclude GLOB`: the cluster's name, the context name kcm would give it, or its account id."""
+    return any(
+        fnmatch.fnmatchcase(value, pattern)
+        for pattern in patterns
+        for value in (item.cluster.name, name, item.account)
+    )
+
+
 def _status(planned: reconcile.Plan, name: str, entries: Entries) -> str:
     if name in planned.conflicts:
         return "conflict"
     context = planned.of("contexts", name)
-    if context is not None and context.kind == "add":
-        return "added"
+    if context is not None and context.kind in ("add", "adopt"):
+        return "added" if context.kind == "add" else "adopted"
     user = planned.users.get(name, entries.user["name"])
     touched = (("contexts", name), ("users", user), ("clusters", entries.cluster["name"]))
     return "updated" if any(planned.of(*key) for key in touched) else "unchanged"
@@ -195,6 +213,9 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
         kubeconfig=pick("kubeconfig"),
         dry_run=bool(flags.get("dry-run")),
         exec_plugin=pick("token-helper"),
+        adopt=pick("adopt"),
+        exclude=tuple(pick("exclude")),
+        include_removed=bool(flags.get("include-removed")),
     )
 
 
@@ -222,14 +243,32 @@ def run(
             for session_name, profiles in found.profile_block.items():
                 sso.write_profiles(session_name, profiles)
         targets = wanted(found.found, template, scope.each_role, options.exec_plugin)
+        excluded = sorted(
+            name for name, (item, _) in targets.items() if _excluded(name, item, options.exclude)
+        )
+        for name in excluded:
+            del targets[name]
+        left_out: list[str] = []
 
         def plan_for(data: dict[str, Any]) -> reconcile.Plan:
-            return reconcile.plan(
+            gone = {reconcile.removed_key(record): record for record in reconcile.removed(data)}
+            back = [name for name, (_, entries) in targets.items() if _key(entries) in gone]
+            left_out[:] = [] if options.include_removed else back
+            planned = reconcile.plan(
                 data,
-                [entries for _, entries in targets.values()],
+                [entries for name, (_, entries) in targets.items() if name not in left_out],
                 prunable=_prunable(found) if options.prune else None,
                 set_current=options.set_current,
+                adopt=options.adopt,
             )
+            if options.include_removed and back:  # brought back on purpose: no longer recorded as removed
+                kept = {
+                    key: record
+                    for key, record in gone.items()
+                    if key not in {_key(targets[n][1]) for n in back}
+                }
+                planned = replace(planned, extensions=reconcile.with_removed(data, list(kept.values())))
+            return planned
 
         # First plan on the file as it is now, read without the lock as kubectl reads: a sync that
         # changes nothing ends there, and never waits on (or holds up) a writer. A change is planned
@@ -256,6 +295,8 @@ def run(
                     current.new_text = text
     rows = []
     for name, (item, entries) in targets.items():
+        if name in left_out:
+            continue
         name = planned.contexts.get(name, name)  # a context the user renamed keeps its name
         rows.append(Row(name, item, _status(planned, name, entries)))
     pruned = [c.name for c in planned.changes if c.kind == "remove" and c.section == "contexts"]
@@ -264,6 +305,14 @@ def run(
         warnings.append(
             "current-context pointed at a pruned context; it is now unset "
             "(`kubectl config use-context` sets one)"
+        )
+    notes = []
+    if excluded:
+        notes.append(f"{len(excluded)} cluster(s) left out by --exclude: {', '.join(excluded)}")
+    if left_out:
+        notes.append(
+            f"{len(left_out)} cluster(s) whose contexts you removed with kcm rm left out: "
+            f"{', '.join(left_out)} (--include-removed brings them back)"
         )
     current_context = str(data.get("current-context") or "")
     return SyncResult(
@@ -278,6 +327,7 @@ def run(
         text,
         current_context,
         warnings,
+        notes,
     )
 
 
@@ -330,7 +380,7 @@ def as_json(result: SyncResult) -> dict[str, Any]:
         "current_context": result.plan.current_context,
         "failures": [{"scope": failure.scope, "message": failure.message} for failure in result.scan.failures]
         + [{"scope": "kubeconfig", "message": conflict} for conflict in result.plan.conflicts.values()],
-        "notes": result.scan.notes,
+        "notes": [*result.scan.notes, *result.notes, *result.plan.notes],
         "profiles_added": [
             {
                 "name": profile.name,
