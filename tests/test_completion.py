@@ -71,7 +71,7 @@ def complete(*words: str) -> tuple[list[str], str]:
         (["doctor", "--context=payments-s"], (["--context=payments-staging"], ":4")),
         (["sync", "--set-current", "pay"], (["payments-prod", "payments-staging"], ":4")),
         (["sync", "--prun"], (["--prune"], ":4")),
-        (["sync", "--no-"], (["--no-prune", "--no-write-profiles"], ":4")),
+        (["sync", "--no-"], (["--no-prune", "--no-write-profiles", "--no-adopt"], ":4")),
         (["sync", "-o", ""], (["text", "json"], ":4")),
         (["list", "--output", "n"], (["name"], ":4")),
         (["sync", "--profile", ""], (["default", "prod-admin", "lab", "ci-bot"], ":4")),
@@ -190,6 +190,22 @@ def test_bash_completes_through_the_script(config: Path) -> None:
     assert _bash_complete("kcm use arn:aws:", env) == [":eks:eu-west-1:111111111111:cluster/web"]
     assert _bash_complete("kcm sync --output=j", env) == ["json"]
     assert _bash_complete("kcm sync --prune ", env) == []
+
+
+@pytest.mark.skipif(BASH is None, reason="bash is not on PATH")
+def test_bash_quotes_what_it_puts_on_the_command_line(config: Path, tmp_path: Path) -> None:
+    """A context name is data: completed, it is one quoted word, and pressing Enter runs nothing in it."""
+    planted = tmp_path / "PWNED"
+    name = f"pwn$(touch {planted});x y"
+    config.write_text(CONFIG.replace("payments-staging", "'" + name + "'"))
+    [reply] = _bash_complete("kcm use pwn", dict(os.environ))
+    assert reply != name and not planted.exists()
+    assert BASH is not None
+    # what the shell then runs: the line with the reply in place of the word
+    words = subprocess.run(
+        [BASH, "-c", f"printf '%s\\n' {reply}"], capture_output=True, text=True, check=True
+    )
+    assert words.stdout == name + "\n" and not planted.exists()
 
 
 ZSH, FISH = shutil.which("zsh"), shutil.which("fish")

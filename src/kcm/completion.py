@@ -219,7 +219,9 @@ _kcm() {
         candidate=${candidate%%$'\t'*}
         [[ -z $candidate ]] && continue
         [[ -n $trim && $candidate != "$trim"* ]] && continue
-        COMPREPLY+=("${candidate#"$trim"}")
+        # quoted for the command line: a name holding $(...), ; or a space stays one word, never code
+        printf -v candidate '%q' "${candidate#"$trim"}"
+        COMPREPLY+=("$candidate")
     done <<< "$out"
     if (( ${#COMPREPLY[@]} == 0 && (directive & 4) == 0 )); then
         compopt -o default 2>/dev/null
@@ -249,7 +251,7 @@ _kcm() {
         fi
     done
     (( ${#described} )) && _describe -t commands 'kcm command' described
-    (( ${#plain} )) && compadd -Q -- "${plain[@]}"
+    (( ${#plain} )) && compadd -- "${plain[@]}"  # compadd quotes each for the command line
     if (( ${#described} + ${#plain} == 0 && (directive & 4) == 0 )); then
         _files
     fi

@@ -186,6 +186,8 @@ def _compose_nodes(text: str, source: str) -> _Parsed:
     root = goyaml.compose(text, source)
     if root is None:
         return None, None, {}, {}
+    if "\\u" in text or "\\U" in text:
+        _refuse_surrogates(root, source)
     builder = _Builder(text, source)
     try:
         if not any(mark in text for mark in _SLOW_MARKS):
@@ -194,6 +196,27 @@ def _compose_nodes(text: str, source: str) -> _Parsed:
     except RecursionError as exc:  # goyaml allows 10,000 levels, and the limit is raised for them
         raise InputError(f"{source}: YAML nested too deeply") from exc
     return root, data, builder.refs, builder.shared
+
+
+def _refuse_surrogates(root: Node, source: str) -> None:
+    """go-yaml refuses a `\\uD800`-`\\uDFFF` escape in a double-quoted scalar (a pair too: YAML escapes
+    name code points, not UTF-16 units); PyYAML keeps it as a lone surrogate, which no file can hold."""
+    stack, found = [root], []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode):
+            if any(0xD800 <= ord(ch) <= 0xDFFF for ch in node.value):
+                found.append(node.start_mark)
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    if found:
+        mark = min(found, key=lambda mark: mark.index)  # the first, as go-yaml stops at it
+        raise InputError(
+            f"{source}:{mark.line + 1}:{mark.column + 1}: invalid YAML: found invalid Unicode "
+            "character escape code (a UTF-16 surrogate)"
+        )
 
 
 # Without these characters a text has no anchors (so no aliases: an alias must name an anchor), no

@@ -121,10 +121,15 @@ def keep(path: str, facts: Facts, tidy: bool = False) -> None:
         temp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, record)
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
+            try:
+                if os.write(fd, record) != len(record):
+                    raise OSError("short write")
+            finally:
+                os.close(fd)
+            os.replace(temp, target)
+        except OSError:
+            os.unlink(temp)  # a full disk: no half record left behind
+            raise
 
 
 def _tidy(folder: os.PathLike[str]) -> None:
@@ -206,7 +211,8 @@ def previous(explicit: str | None, current: str) -> str:
     from pathlib import Path
 
     data = folders.read_private(Path(_previous_file(explicit)), limit=8192)
-    left, _, went_to = (data or b"").decode("utf-8", "replace").rstrip("\n").partition("\n")
+    left, _, went_to = (data or b"").decode("utf-8", "replace").partition("\n")
+    left, went_to = _unescaped(left), _unescaped(went_to)
     name = went_to if went_to and went_to != current else left
     if not name:
         raise InputError("no previous context to go back to: kcm remembers one when `kcm use` switches")
@@ -221,14 +227,35 @@ def remember(explicit: str | None, left: str, went_to: str) -> None:
     from kcm import store
 
     path = Path(_previous_file(explicit))
-    with contextlib.suppress(OSError, KcmError):
+    with contextlib.suppress(OSError, KcmError, UnicodeError):
         folders.private(path.parent, parents=3)  # previous, kcm, the XDG state folder
-        store.write_atomic(path, f"{left}\n{went_to}\n", mode=0o600)
+        store.remove_stale_temps(path.parent, path.name)  # of a kcm killed right here before
+        store.write_atomic(path, f"{_escaped(left)}\n{_escaped(went_to)}\n", mode=0o600)
+
+
+def _escaped(name: str) -> str:
+    """A context name on one line of the state file (a name may hold a line break)."""
+    return name.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _unescaped(line: str) -> str:
+    out: list[str] = []
+    chars = iter(line.rstrip("\n"))
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            out.append("\n" if following == "n" else following)
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def switched(full: str, wanted: str) -> str:
+    """What a switch says; a name's control characters escaped (a message, not data to pipe)."""
+    from kcm.errors import printable
+
     matched = f' (the one context whose name holds "{wanted}")' if full != wanted else ""
-    return f'Switched to context "{full}".{matched}'
+    return printable(f'Switched to context "{full}".{matched}')
 
 
 def use(word: str, explicit: str | None = None) -> str | None:
@@ -240,7 +267,8 @@ def use(word: str, explicit: str | None = None) -> str | None:
     except KcmError:
         return None
     wanted = previous(explicit, view.current) if word == "-" else word
-    full = view.match(wanted)
+    # `-` is exactly the context remembered: one that is gone is an error (kcm.commands.contexts says it)
+    full = (wanted if wanted in view.contexts else None) if word == "-" else view.match(wanted)
     if full is None or view.holder is None:
         return None
     facts = view.files[view.holder]

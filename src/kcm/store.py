@@ -65,7 +65,7 @@ def _temp_name(target: Path, pid: int) -> str:
     return f".{target.name}{_TEMP_TAG}{pid}-{os.urandom(4).hex()}.tmp"
 
 
-def _remove_stale_temps(directory: Path, name: str) -> None:
+def remove_stale_temps(directory: Path, name: str) -> None:
     """Temporary files of ours whose writer is gone (a crash before the watchdog could act)."""
     prefix = f".{name}{_TEMP_TAG}"
     with contextlib.suppress(OSError):
@@ -282,7 +282,7 @@ def _carry_over(target: Path, before: str | None, after: str) -> None:
     meta_path = folder / f"{stamps[-1]}.json"
     try:
         folders.check(folder, parents=3)
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(_meta_bytes(meta_path))
     except (OSError, ValueError):
         return  # no backup to carry: undo finds it unsafe or damaged and says so
     if not isinstance(meta, dict) or meta.get("written_sha256") != _sha256(before):
@@ -349,7 +349,7 @@ def edit(
         held = Lock(lock_path)
         held.acquire(wait)
         try:
-            _remove_stale_temps(target.parent, target.name)
+            remove_stale_temps(target.parent, target.name)
             current = Edit(path, target, read_text(target))
             yield current
             if current.new_text is not None and current.new_text != current.text:
@@ -422,11 +422,20 @@ class Backup:
         return restored
 
 
+def _meta_bytes(path: Path) -> bytes:
+    """A backup's record, read as kcm reads its private files: a regular file of this user's, never
+    waiting on a FIFO put in its place (under the lock, that would block kubectl too)."""
+    data = folders.read_private(path, limit=1 << 20)
+    if data is None:
+        raise ValueError(f"{path.name} is missing or not a regular file of this user's")
+    return data
+
+
 def _backup(folder: Path, stamp: str) -> Backup:
     import json
 
     try:
-        meta = json.loads((folder / f"{stamp}.json").read_text())
+        meta = json.loads(_meta_bytes(folder / f"{stamp}.json"))
         if not isinstance(meta, dict) or not isinstance(meta.get("existed"), bool):
             raise ValueError("no record of whether the file existed")
         if not isinstance(meta.get("written_sha256"), str):

@@ -278,3 +278,73 @@ def test_the_cache_tidies_itself_when_it_parses(tmp_path: Path, isolated: Path) 
     config.write_text(MANY + "current-context: dev1\n")  # new bytes: a parse
     assert kcm("current", "--kubeconfig", str(config)).stdout == "dev1\n"
     assert not old.exists() and not temp.exists() and fresh.exists()
+
+
+# ---- found by an adversarial pass ---------------------------------------------------------------------
+def test_use_dash_is_exactly_the_context_remembered_never_a_part_of_a_name(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY + "current-context: payments-prod\n")
+    args = ("--kubeconfig", str(config))
+    assert kcm("use", "prod", *args).returncode == 0
+    assert kcm("use", "search-prod", *args).returncode == 0  # remembered: prod
+    config.write_text(config.read_text().replace("- name: prod\n", "- name: prod-gone\n"))
+    gone = kcm("use", "-", *args)
+    assert gone.returncode == 2 and "no context named 'prod'" in gone.stderr
+    assert "current-context: search-prod" in config.read_text()
+
+
+def test_names_with_line_breaks_survive_the_memory_of_use_dash(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        MANY.replace("- name: prod\n", '- name: "pr\\nod\\\\n"\n') + "current-context: search-prod\n"
+    )
+    args = ("--kubeconfig", str(config))
+    assert kcm("use", "pr\nod\\n", *args).returncode == 0
+    assert kcm("use", "-", *args).stdout == 'Switched to context "search-prod".\n'
+    back = kcm("use", "-", *args)
+    assert back.returncode == 0 and back.stdout == 'Switched to context "pr\\nod\\n".\n'  # escaped
+    assert kcm("current", *args).stdout == "pr\nod\\n\n"  # the name itself, as data
+
+
+def test_a_surrogate_escape_is_refused_as_kubectl_refuses_it(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text('contexts:\n- name: "x\\ud800"\n  context: {}\ncurrent-context: "x\\ud800"\n')
+    done = kcm("current", "--kubeconfig", str(config))
+    assert done.returncode == 2
+    reason = "invalid YAML: found invalid Unicode character escape code (a UTF-16 surrogate)"
+    assert done.stderr == f"kcm: {config}:2:9: {reason}\n"
+    if KUBECTL:
+        view = subprocess.run(
+            [KUBECTL, "config", "view", "--context", "nonexistent", "--kubeconfig", str(config)],
+            capture_output=True,
+            text=True,
+        )
+        assert view.returncode != 0 and "invalid Unicode character escape code" in view.stderr
+
+
+def test_a_fifo_among_the_backups_never_holds_a_switch(tmp_path: Path, isolated: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY + "current-context: prod\n")
+    args = ("--kubeconfig", str(config))
+    assert kcm("rename", "search-prod", "search", *args).returncode == 0  # a change: one backup
+    [record] = (isolated / ".local/state/kcm/backups").glob("*/*.json")
+    record.unlink()
+    os.mkfifo(record)
+    assert kcm("use", "search", *args).returncode == 0  # under the lock: must not wait on the FIFO
+    listed = kcm("undo", "--list", *args)
+    assert listed.returncode == 0 and "damaged" in listed.stdout
+    assert not (tmp_path / "config.lock").exists()
+
+
+def test_a_temporary_file_a_killed_switch_left_in_the_state_folder_goes(
+    tmp_path: Path, isolated: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(MANY + "current-context: prod\n")
+    args = ("--kubeconfig", str(config))
+    assert kcm("use", "search-prod", *args).returncode == 0
+    [remembered] = (isolated / ".local/state/kcm/previous").iterdir()
+    stale = remembered.with_name(f".{remembered.name}.kcm-999999999-00000000.tmp")
+    stale.write_text("x")
+    assert kcm("use", "-", *args).returncode == 0
+    assert not stale.exists()

@@ -73,7 +73,10 @@ def use(name: str, kubeconfig_path: str | None = None, *, exact: bool = False) -
     the one before the last switch, as in kubectx. `exact`: the name only (one picked from a list)."""
     with _editing(kubeconfig_path, backup=False) as view:  # a switch: `kcm use -` is its undo
         leaving = str(view.data.get("current-context") or "")
-        wanted = quick.previous(kubeconfig_path, leaving) if name == "-" and not exact else name
+        if name == "-" and not exact:  # exactly the context remembered: one that is gone is an error
+            wanted, exact = quick.previous(kubeconfig_path, leaving), True
+        else:
+            wanted = name
         full = wanted if exact else view.match(wanted)
         view.context(full)
         holder = view.current_holder()
