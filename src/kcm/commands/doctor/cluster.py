@@ -47,7 +47,10 @@ def check(walk: Walk, config: Config, plugin: Plugin, identity: Identity) -> Des
         walk.warn("cluster", f"{name}: the endpoint is private; it answers only inside its VPC (or over VPN)")
     stale = _stale(config.cluster_body, described)
     if stale:  # the walk goes on: what the old entry still reaches is worth knowing
-        readd = f"`kcm add --name {name} --region {identity.region}` (or `kcm sync`) writes what EKS says now"
+        readd = (
+            f"`kcm add --name {name} --region {identity.region}` (or `kcm sync`) writes what EKS says "
+            "now; `kcm doctor --fix`, just the server and CA"
+        )
         walk.broken("cluster", f"stale entry: {'; '.join(stale)}", readd)
         return described
     walk.ok(

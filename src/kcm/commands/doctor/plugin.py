@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 
+from kcm.commands.doctor import fix
 from kcm.commands.doctor.findings import Config, Plugin, Walk
 
 OLD_EXEC = "client.authentication.k8s.io/v1alpha1"
@@ -35,8 +36,12 @@ def parse(config: Config) -> Plugin | None:
     )
 
 
-def check(walk: Walk, found: Plugin) -> None:
+def check(walk: Walk, config: Config, found: Plugin) -> None:
+    """The plugin's checks; a stale entry `kcm doctor --fix` can upgrade says so in its fix, and does
+    not end the walk (doctor's own AWS layers do not go through kubectl's exec)."""
     search = {**os.environ, **found.env}.get("PATH")
+    _, fixable = fix.upgraded(config.user, fix.region_of(config.cluster_name, None))
+    readd = f"`kcm doctor --fix` upgrades the entry in place; or {READD}" if fixable else READD
     program = shutil.which(found.command, path=search)
     if program is None:
         walk.fail(
@@ -44,10 +49,16 @@ def check(walk: Walk, found: Plugin) -> None:
             f"'{found.command}' is not on PATH",
             "put kcm on kubectl's PATH, or re-add the cluster with `--token-helper aws`"
             if found.program == "kcm"
+            else "`kcm doctor --fix` converts the entry to `aws eks get-token` (the AWS CLI is here)"
+            if any(words.startswith("aws-iam-authenticator") for words in fixable)
             else "install the AWS CLI v2 (it provides `aws eks get-token`)",
         )
     if found.api_version == OLD_EXEC:
-        walk.fail("exec plugin", f"apiVersion {OLD_EXEC}: kubectl 1.24 and later refuse it", READD)
+        detail = f"apiVersion {OLD_EXEC}: kubectl 1.24 and later refuse it"
+        if fixable:
+            walk.broken("exec plugin", detail, readd)
+        else:
+            walk.fail("exec plugin", detail, READD)
     if found.kcm_token:
         walk.ok(
             "exec plugin", f"{program} (kcm token: aws eks get-token's token, cached), {found.api_version}"
@@ -55,12 +66,20 @@ def check(walk: Walk, found: Plugin) -> None:
         if found.cluster_id is None:
             walk.fail("exec plugin", "the args do not run `kcm token --cluster-name NAME`", READD)
     if found.program == "aws":
-        _aws_cli(walk, found, program)
+        region_fix = any("--region" in words for words in fixable)
+        _aws_cli(walk, found, program, readd, readd if region_fix else READD)
+    elif any(words.startswith("aws-iam-authenticator") for words in fixable):
+        walk.warn(
+            "exec plugin",
+            f"{program}: the AWS CLI here makes the same token (`aws eks get-token`), and is what "
+            "update-kubeconfig writes today",
+            "`kcm doctor --fix` converts the entry",
+        )
     elif not found.kcm_token:
         walk.ok("exec plugin", f"{program}, {found.api_version}")
 
 
-def _aws_cli(walk: Walk, found: Plugin, program: str) -> None:
+def _aws_cli(walk: Walk, found: Plugin, program: str, readd: str, region_readd: str) -> None:
     version = _aws_version(program)
     if version is None:
         walk.warn("exec plugin", f"cannot tell the version of {program}")
@@ -78,7 +97,7 @@ def _aws_cli(walk: Walk, found: Plugin, program: str) -> None:
         walk.warn(
             "exec plugin",
             "no `--output json` in the args: an AWS config with another output breaks kubectl",
-            READD,
+            readd,
         )
     if found.arg("--region") is None and not (
         found.env.get("AWS_REGION") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -86,7 +105,7 @@ def _aws_cli(walk: Walk, found: Plugin, program: str) -> None:
         walk.fail(
             "exec plugin",
             "no --region in the args: `aws eks get-token` says 'You must specify a region'",
-            READD,
+            region_readd,
         )
 
 

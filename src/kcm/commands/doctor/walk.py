@@ -23,7 +23,7 @@ def examine(context: str | None = None, kubeconfig_path: str | None = None) -> F
                 "exec plugin", "the user has no exec plugin (a token or certificate): not an EKS login"
             )
             return found
-        plugin.check(checks, found.plugin)
+        plugin.check(checks, found.config, found.plugin)
         if not found.plugin.reaches_aws:  # neither the AWS CLI nor kcm token: the AWS layers do not apply
             return found
         with environment(found.plugin.env):  # the AWS layers see what the plugin will see
