@@ -534,10 +534,10 @@ def doctor(
         bool,
         typer.Option(
             "--fix",
-            help="Then fix what kcm can: a cluster entry's server and CA that EKS describes otherwise, a "
+            help="Then fix what kcm can: a stale cluster server and CA (as EKS describes them now), a "
             "stale exec entry (v1alpha1, aws-iam-authenticator, get-token without --output json or "
-            "--region). Shows the plan, asks on a terminal, writes one locked edit (`kcm undo` puts it "
-            "back), and checks again.",
+            "--region). Shows the plan, asks on a terminal (not in scripts), writes one locked edit "
+            "(`kcm undo` puts it back), and checks again.",
         ),
     ] = False,
 ) -> None:
