@@ -219,6 +219,7 @@ def test_an_aws_iam_authenticator_entry_becomes_aws_eks_get_token(demo: dict[str
     assert user["user"]["exec"]["args"] == [
         "--region", "us-east-1", "eks", "get-token", "--cluster-name", "demo", "--output", "json"
     ]  # fmt: skip
+    assert f"! cluster {ARN}: not compared with EKS" in done.stdout
     assert "stale entry" in done.stdout  # only now does the walk reach the cluster: run it again
     second = kcm("doctor", "--fix", "--kubeconfig", str(stale))
     assert f"cluster.server {OLD_SERVER}" in second.stdout and "wrote" in second.stdout

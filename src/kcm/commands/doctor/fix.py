@@ -40,10 +40,9 @@ class Fixes:
     fixes: tuple[Fix, ...]
     notes: tuple[str, ...] = ()  # what was not looked at, and why
 
-    def plan(self, path: Path | None = None) -> reconcile.Plan:
-        """The changes (to one file, or to all), as every --dry-run shows them."""
-        changes = tuple(fix.change for fix in self.fixes if path is None or fix.path == path)
-        return reconcile.Plan(changes, None, {}, {}, notes=self.notes if path is None else ())
+    def plan(self, path: Path) -> reconcile.Plan:
+        """The changes to one file."""
+        return reconcile.Plan(tuple(fix.change for fix in self.fixes if fix.path == path), None, {}, {})
 
     @property
     def paths(self) -> list[Path]:
@@ -93,25 +92,24 @@ def fixes(view: files.View, found: Findings) -> Fixes:
     if config is None:
         return Fixes(())
     wanted: list[tuple[Path, str, dict[str, Any], list[str]]] = []
+    user, user_file = view.find("users", config.user_name), view.path_of("users", config.user_name)
+    user_why: list[str] = []
+    if user is not None and user_file is not None:
+        after, user_why = upgraded(user, region_of(config.cluster_name, found.cluster))
+        if user_why:
+            wanted.append((user_file, "users", after, user_why))
+    cluster = view.find("clusters", config.cluster_name)
+    cluster_file = view.path_of("clusters", config.cluster_name)
     notes = []
-    cluster, cluster_file = (
-        view.find("clusters", config.cluster_name),
-        view.path_of("clusters", config.cluster_name),
-    )
     if found.cluster is not None and cluster is not None and cluster_file is not None:
         after, why = _cluster_fix(cluster, found.cluster)
         if why:
-            wanted.append((cluster_file, "clusters", after, why))
-    elif found.plugin is not None and found.plugin.reaches_aws:
+            wanted.insert(0, (cluster_file, "clusters", after, why))
+    elif user_why or (found.plugin is not None and found.plugin.reaches_aws):
         notes.append(
-            f"cluster {config.cluster_name}: not compared with EKS (the walk ended before DescribeCluster); "
-            "its server and CA are left as they are"
+            f"cluster {config.cluster_name}: not compared with EKS (the walk ended before "
+            "DescribeCluster): its server and CA stay as they are"
         )
-    user, user_file = view.find("users", config.user_name), view.path_of("users", config.user_name)
-    if user is not None and user_file is not None:
-        after, why = upgraded(user, region_of(config.cluster_name, found.cluster))
-        if why:
-            wanted.append((user_file, "users", after, why))
     return Fixes(tuple(_planned(view, wanted)), tuple(notes))
 
 
