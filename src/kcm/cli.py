@@ -515,6 +515,14 @@ def env(
     )
 
 
+def _confirm_fix(files: list[Any]) -> bool:
+    """On a terminal, ask before `doctor --fix` writes; elsewhere --fix is the answer (it was asked for)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return True
+    where = ", ".join(str(path) for path in files)
+    return bool(typer.confirm(f"Write these changes to {where}?", default=False, err=True))
+
+
 @app.command(help=COMMANDS["doctor"])
 def doctor(
     context: Annotated[
@@ -522,10 +530,22 @@ def doctor(
     ] = None,
     kubeconfig: Kubeconfig = None,
     output_format: OutputFormat = "text",
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Then fix what kcm can: a stale cluster server and CA (as EKS describes them now), a "
+            "stale exec entry (v1alpha1, aws-iam-authenticator, get-token without --output json or "
+            "--region). Shows the plan, asks on a terminal (not in scripts), writes one locked edit "
+            "(`kcm undo` puts it back), and checks again.",
+        ),
+    ] = False,
 ) -> None:
     from kcm.commands import doctor as command
 
     output.check_format(output_format)
+    if fix:
+        raise typer.Exit(command.repair(context, kubeconfig, output_format, _confirm_fix))
     checks = command.run(context, kubeconfig)
     if output_format == "json":
         output.out(json.dumps(command.as_json(checks), indent=2))

@@ -29,7 +29,7 @@ COMMANDS = {
     "export": "A self-contained kubeconfig, YAML or -o json: just these contexts, their clusters and users.",
     "exec": "Run a command with KUBECONFIG set to a private file holding just one cluster; removed after.",
     "env": "Write a private kubeconfig for this shell and print the line that points KUBECONFIG at it.",
-    "doctor": "Walk the layers between you and the cluster, and name the broken one with its fix.",
+    "doctor": "Walk the layers to the cluster, name the broken one with its fix; --fix makes those it can.",
     "list": "List contexts with cluster, user, namespace, AWS account and region; * marks the current one.",
     "current": "Print the current context (or with --namespace its namespace), for shell prompts.",
     "token": "kubectl's exec plugin: an EKS token as `aws eks get-token` makes it, cached until near expiry.",

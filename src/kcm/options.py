@@ -177,7 +177,14 @@ COMMANDS: dict[str, Command] = {
             Option("--clean", kind="flag", default=False),
         )
     ),
-    "doctor": Command((Option("--context", values="context"), KUBECONFIG, _output("text", "json"))),
+    "doctor": Command(
+        (
+            Option("--context", values="context"),
+            KUBECONFIG,
+            _output("text", "json"),
+            Option("--fix", kind="flag", default=False),
+        )
+    ),
     "list": Command((KUBECONFIG, _output("text", "json", "name"))),
     "current": Command((KUBECONFIG, Option("--namespace", kind="flag", default=False))),
     "token": Command(
