@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +53,13 @@ def effective_profile(profile: str | None) -> str | None:
     return profile or os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE") or None
 
 
-def load(session: botocore.session.Session) -> Any:
+def load(session: botocore.session.Session, first: Callable[[], Any] | None = None) -> Any:
     """The session's credentials, fetched now (a role's AssumeRole, an SSO sign-in, a credential_process
-    run), so that their failure is reported as theirs and not as the first call's."""
+    run), so that their failure is reported as theirs and not as the first call's. `first` makes the
+    client they are for: botocore assumes a role in the region of the session's first client."""
     try:
+        if first is not None:
+            first()
         found = session.get_credentials()
         if found is None:
             raise bx.NoCredentialsError()

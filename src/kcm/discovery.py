@@ -308,7 +308,7 @@ class Reach:
     def identity(self) -> Identity:
         if self._credentials is None:  # fetched first: a failing source is the profile's, not the call's
             try:
-                self._resolved = credentials.load(self._session)
+                self._resolved = credentials.load(self._session, lambda: self.client("sts"))
             except (bx.BotoCoreError, bx.ClientError) as exc:
                 raise self.fail(exc, None) from None
         try:

@@ -323,6 +323,7 @@ def _mint(request: Request, cluster: str) -> Token:
             raise InputError("You must specify a region: --region, AWS_REGION, or `region =` in the profile")
         keys: dict[str, str] = {}
         ends: Any = None  # when the signing credentials end, if they do
+        session.set_config_variable("region", region)  # where a role profile's AssumeRole goes, too
         credentials.load(session)  # a failing source is reported as the profile's, not as STS's
         if request.role_arn:
             sts = session.create_client("sts", region_name=region)

@@ -454,3 +454,31 @@ def test_keys_in_the_environment_are_named_as_such(monkeypatch: pytest.MonkeyPat
     assert credentials.hint(expired, None, {}).startswith(
         "the temporary credentials in AWS_SESSION_TOKEN have expired"
     )
+
+
+def test_a_role_profile_without_a_region_is_assumed_where_the_command_works(
+    aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials are fetched before the first call: a role profile that names no region (and none in
+    the environment) still assumes its role, in the region the command was given, for sync, add and token."""
+    aws.cluster("web", "us-east-1", "111111111111")
+    aws.profiles(
+        "[profile team-a]\nrole_arn = arn:aws:iam::111111111111:role/Admin\nsource_profile = base\n", KEYS
+    )
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    env = {**without_keys(), "AWS_PROFILE": "team-a"}
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    config = tmp_path / "kubeconfig"
+    synced = kcm("sync", "--profile", "team-a", "--region", "us-east-1", "--kubeconfig", str(config))
+    assert synced.returncode == 0, synced.stderr
+    added = kcm("add", "web", "--profile", "team-a", "--region", "us-east-1", "--kubeconfig", str(config))
+    assert added.returncode == 0, added.stderr
+    token = subprocess.run(
+        [str(VENV_BIN / "kcm"), "token", "--cluster-name", "web", "--region", "us-east-1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert token.returncode == 0, token.stderr
