@@ -15,7 +15,8 @@ import botocore.exceptions as bx
 import botocore.session
 from botocore.config import Config
 
-from kcm import eks
+from kcm import credentials, eks
+from kcm.credentials import effective_profile as effective_profile
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
 
@@ -25,12 +26,6 @@ _CONFIG = Config(
     read_timeout=30,
     user_agent_extra="kcm",
 )
-_SSO_HINT = "run `aws sso login --profile {profile}`"
-
-
-def effective_profile(profile: str | None) -> str | None:
-    """The profile in force, as the AWS CLI sees it: the flag, else AWS_DEFAULT_PROFILE, else AWS_PROFILE."""
-    return profile or os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE") or None
 
 
 def _where(profile: str | None, region: str | None) -> str:
@@ -39,7 +34,7 @@ def _where(profile: str | None, region: str | None) -> str:
 
 
 def session(profile: str | None, region: str | None) -> botocore.session.Session:
-    """A session for `profile` with a known region, or an error that says what to set."""
+    """A session for `profile` with a known region and its credentials, or an error that says what to set."""
     result = botocore.session.Session(profile=profile)
     if region:
         result.set_config_variable("region", region)
@@ -60,6 +55,10 @@ def session(profile: str | None, region: str | None) -> botocore.session.Session
         raise InputError(
             f"unknown AWS region '{chosen}' (from {_region_source(region, profile)}): EKS has no such region"
         )
+    try:
+        credentials.load(result)  # a failing source is reported as the profile's, not as a call's
+    except (bx.BotoCoreError, bx.ClientError) as exc:
+        raise explain(exc, None, profile, str(chosen)) from None
     return result
 
 
@@ -86,54 +85,41 @@ def _region_source(region: str | None, profile: str | None) -> str:
     return f"profile '{profile or 'default'}'"
 
 
-def credential_args(credentials: dict[str, str] | None) -> dict[str, str]:
+def credential_args(assumed: dict[str, str] | None) -> dict[str, str]:
     """An AssumeRole response's `Credentials` as `create_client` keywords; none for the session's own."""
-    if not credentials:
+    if not assumed:
         return {}
     return {
-        "aws_access_key_id": credentials["AccessKeyId"],
-        "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"],
+        "aws_access_key_id": assumed["AccessKeyId"],
+        "aws_secret_access_key": assumed["SecretAccessKey"],
+        "aws_session_token": assumed["SessionToken"],
     }
 
 
-def _client(sess: botocore.session.Session, service: str, credentials: dict[str, str] | None = None) -> Any:
-    return sess.create_client(service, config=_CONFIG, **credential_args(credentials))
+def _client(sess: botocore.session.Session, service: str, assumed: dict[str, str] | None = None) -> Any:
+    return sess.create_client(service, config=_CONFIG, **credential_args(assumed))
 
 
-def explain(exc: Exception, action: str, profile: str | None, region: str | None) -> AwsError:
-    """An AWS failure as one line: what was tried, as whom, what AWS said, and the seeds' fix."""
+def explain(exc: Exception, action: str | None, profile: str | None, region: str | None) -> AwsError:
+    """An AWS failure as one line: what was tried, as whom, what AWS said, and the seeds' fix. A failure
+    to get the credentials is said of the profile it came from (`action` None: that sentence alone)."""
     who = _where(profile, region)
+    sentence = credentials.failure(exc, profile)
+    if sentence:
+        return AwsError(f"{action}: {sentence}" if action else sentence)
+    action = action or "cannot get AWS credentials"
     if isinstance(exc, bx.NoCredentialsError):
         return AwsError(
             f"{action}: no AWS credentials found ({who}); set AWS_PROFILE, pass --profile, "
             "or run `aws configure` or `aws sso login`"
         )
-    if isinstance(exc, bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError | bx.TokenRetrievalError):
-        return AwsError(
-            f"{action}: the SSO session for {who} has expired; " + _SSO_HINT.format(profile=profile)
-        )
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return AwsError(f"{action}: cannot reach AWS ({exc}); check the network, proxy or AWS_ENDPOINT_URL")
     if isinstance(exc, bx.ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Error"), error.get("Message", "")
-        bad_key = "the access key is not valid: check the credentials of the profile"
-        hint = {
-            "ExpiredToken": "the session has expired: re-assume the role, or "
-            + _SSO_HINT.format(profile=profile),
-            "ExpiredTokenException": "the session has expired: re-assume the role, or "
-            + _SSO_HINT.format(profile=profile),
-            "InvalidClientTokenId": bad_key,
-            "UnrecognizedClientException": bad_key,
-            "AccessDenied": "check the IAM policy of the identity (`aws sts get-caller-identity`)",
-            "AccessDeniedException": "check the IAM policy of the identity (`aws sts get-caller-identity`)",
-        }.get(code, "")
-        tail = f" ({hint})" if hint else ""
-        return AwsError(f"{action} as {who}: {code}: {message}{tail}")
-    if isinstance(exc, bx.BotoCoreError):
-        return AwsError(f"{action} as {who}: {exc}")
-    return AwsError(f"{action} as {who}: {exc}")
+        hint = credentials.hint(exc, profile)
+        return AwsError(f"{action} as {who}: {credentials.said(exc)}" + (f" ({hint})" if hint else ""))
+    text = str(exc).strip() or f"{type(exc).__name__}, without a message (run with --debug to see where)"
+    return AwsError(f"{action} as {who}: {text}")
 
 
 def assume_role(
@@ -143,12 +129,9 @@ def assume_role(
     try:
         response = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        error = explain(exc, f"cannot assume {role_arn}", profile, region)
-        if isinstance(exc, bx.ClientError) and "AccessDenied" in str(exc):
-            error = AwsError(f"{error} — the role's trust policy must allow this identity")
-        raise error from None
-    credentials: dict[str, str] = response["Credentials"]
-    return credentials
+        raise explain(exc, f"cannot assume {role_arn}", profile, region) from None
+    found: dict[str, str] = response["Credentials"]
+    return found
 
 
 def describe_cluster(
@@ -160,9 +143,9 @@ def describe_cluster(
 ) -> EksCluster:
     """`DescribeCluster`, with update-kubeconfig's checks: it must exist and be ACTIVE or UPDATING."""
     sess = session(profile, region)
-    credentials = None
+    assumed = None
     if assume_role_arn:
-        credentials = assume_role(
+        assumed = assume_role(
             _client(sess, "sts"),
             assume_role_arn,
             session_name="EKSDescribeClusterSession",  # the AWS CLI's
@@ -170,7 +153,7 @@ def describe_cluster(
             region=region_of(sess),
         )
     try:
-        found = _client(sess, "eks", credentials).describe_cluster(name=name).get("cluster") or {}
+        found = _client(sess, "eks", assumed).describe_cluster(name=name).get("cluster") or {}
     except bx.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise AwsError(

@@ -27,7 +27,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from kcm import aws
+from kcm import aws, credentials
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
 
@@ -299,25 +299,21 @@ class Reach:
         """API calls made (retries not included): the benchmark compares them with the minimum."""
         self._shared.count(model)
 
-    def fail(self, exc: Exception, action: str, region: str | None = None) -> AwsError:
+    def fail(self, exc: Exception, action: str | None, region: str | None = None) -> AwsError:
         error = aws.explain(exc, action, self.profile, region)
         if self.role_arn:
             return AwsError(f"{error} (through {self.role_arn})")
         return error
 
     def identity(self) -> Identity:
+        if self._credentials is None:  # fetched first: a failing source is the profile's, not the call's
+            try:
+                self._resolved = credentials.load(self._session, lambda: self.client("sts"))
+            except (bx.BotoCoreError, bx.ClientError) as exc:
+                raise self.fail(exc, None) from None
         try:
             found = self.client("sts").get_caller_identity()
-        except bx.ClientError as exc:
-            error = exc.response.get("Error", {})
-            role = self._session.get_scoped_config().get("role_arn") if self.profile else None
-            if role and error.get("Code") in ("AccessDenied", "AccessDeniedException"):
-                raise AwsError(
-                    f"cannot assume {role}: AccessDenied: {error.get('Message', '')} "
-                    "(the role's trust policy must allow the source profile's identity)"
-                ) from None
-            raise self.fail(exc, "cannot find its account") from None
-        except bx.BotoCoreError as exc:
+        except (bx.BotoCoreError, bx.ClientError) as exc:
             raise self.fail(exc, "cannot find its account") from None
         return Identity(account=found["Account"], arn=found["Arn"])
 

@@ -22,7 +22,7 @@ import botocore.exceptions as bx
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from kcm import discovery, store
+from kcm import credentials, discovery, store
 from kcm.errors import AwsError, InputError
 
 BEGIN = "# >>> kcm: IAM Identity Center profiles; `kcm sync --sso-session` rewrites this block >>>"
@@ -157,8 +157,8 @@ class Portal:
                 return AwsError(
                     f"SSO session '{self.session.name}': {action}: the token was refused; {login}"
                 )
-            message = exc.response.get("Error", {}).get("Message", "")
-            return AwsError(f"SSO session '{self.session.name}': {action}: {code}: {message}")
+            fix = " (is that role still assigned to you?)" if code == "ForbiddenException" else ""
+            return AwsError(f"SSO session '{self.session.name}': {action}: {credentials.said(exc)}{fix}")
         return AwsError(f"SSO session '{self.session.name}': {action}: {exc}")
 
     def accounts(self) -> list[tuple[str, str]]:

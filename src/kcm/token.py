@@ -310,7 +310,7 @@ def _mint(request: Request, cluster: str) -> Token:
     """A new token, as `aws eks get-token` makes it, from botocore's credential chain."""
     import botocore.exceptions as bx
 
-    from kcm import aws, discovery
+    from kcm import aws, credentials, discovery
 
     profile = aws.effective_profile(None)
     region = request.region
@@ -323,14 +323,14 @@ def _mint(request: Request, cluster: str) -> Token:
             raise InputError("You must specify a region: --region, AWS_REGION, or `region =` in the profile")
         keys: dict[str, str] = {}
         ends: Any = None  # when the signing credentials end, if they do
+        session.set_config_variable("region", region)  # where a role profile's AssumeRole goes, too
+        credentials.load(session)  # a failing source is reported as the profile's, not as STS's
         if request.role_arn:
             sts = session.create_client("sts", region_name=region)
             assumed: dict[str, Any] = aws.assume_role(
                 sts, request.role_arn, session_name=ROLE_SESSION, profile=profile, region=region
             )
             keys, ends = aws.credential_args(assumed), assumed.get("Expiration")
-        elif session.get_credentials() is None:
-            raise bx.NoCredentialsError()
         value = aws.mint_token(session, keys, cluster, region)
         if not request.role_arn:  # temporary credentials (SSO, a role profile) know their end once used
             ends = getattr(session.get_credentials(), "_expiry_time", None)

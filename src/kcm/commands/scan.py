@@ -100,16 +100,18 @@ class _Pool:
     def collect(
         self, phase: str, submitted: list[tuple[T, Future[R]]], scope: Callable[[T], str]
     ) -> list[tuple[T, R]]:
-        """Wait for work already submitted; results in submission order, failures recorded."""
+        """Wait for work already submitted; results and failures in submission order."""
         index = {future: position for position, (_, future) in enumerate(submitted)}
         done: dict[int, R] = {}
+        failed: dict[int, Failure] = {}
         for count, future in enumerate(as_completed(index), 1):
             try:
                 done[index[future]] = future.result()
             except AwsError as exc:
-                self.result.failures.append(Failure(scope(submitted[index[future]][0]), str(exc)))
+                failed[index[future]] = Failure(scope(submitted[index[future]][0]), str(exc))
             if self.progress:
                 self.progress(phase, count, len(submitted))
+        self.result.failures += [failed[position] for position in sorted(failed)]
         return [(submitted[position][0], done[position]) for position in sorted(done)]
 
 
