@@ -37,6 +37,12 @@ region = us-east-1
 [sso-session corp]
 sso_start_url = https://corp.awsapps.com/start
 sso_region = us-east-1
+[profile helper-gone]
+region = us-east-1
+credential_process = kcm-no-such-helper --json
+[profile helper-garbage]
+region = us-east-1
+credential_process = echo not-json
 """
 CREDENTIALS = "[dev]\naws_access_key_id = dev\naws_secret_access_key = dev\n"
 
@@ -153,10 +159,22 @@ def test_the_role_arn_the_cluster_sees_with_its_path(demo: dict[str, Any], tmp_p
             lambda d: d["users"][0]["user"]["exec"]["env"][0].update(value="sso-dev"),
             "identity",
             "SSO session",
-            "aws sso login --profile sso-dev",
+            "aws sso login --sso-session corp",
+        ),
+        (
+            lambda d: d["users"][0]["user"]["exec"]["env"][0].update(value="helper-gone"),
+            "identity",
+            "`kcm-no-such-helper ...` is not on PATH",
+            "",
+        ),
+        (
+            lambda d: d["users"][0]["user"]["exec"]["env"][0].update(value="helper-garbage"),
+            "identity",
+            "printed something that is not JSON",
+            "",
         ),
     ],
-    ids=["stale", "v1alpha1", "missing-profile", "expired-sso"],
+    ids=["stale", "v1alpha1", "missing-profile", "expired-sso", "process-missing", "process-garbage"],
 )
 def test_each_broken_layer_is_a_failing_check_with_its_fix(
     demo: dict[str, Any], tmp_path: Path, change: Any, check: str, problem: str, fix: str

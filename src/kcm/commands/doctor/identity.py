@@ -4,11 +4,12 @@ credentials work, the `--role` in its args can be assumed, and the ARN the clust
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import botocore.exceptions as bx
 import botocore.session
 
-from kcm import aws
+from kcm import aws, credentials
 from kcm.commands.doctor.findings import Identity, Plugin, Walk
 from kcm.errors import KcmError
 
@@ -29,24 +30,35 @@ def check(walk: Walk, plugin: Plugin) -> Identity:
     if region:
         session.set_config_variable("region", region)
     who = f"profile {profile}" if profile else "the default credentials"
-    sts = session.create_client("sts")
     try:
+        # the credentials first: a failing source (a credential_process, an SSO sign-in, a role) is
+        # said as itself, not as GetCallerIdentity's failure, and never as a traceback
+        made: list[Any] = []
+        credentials.load(session, lambda: made.append(session.create_client("sts")))
+        sts = made[0]
         response = sts.get_caller_identity()
     except (bx.BotoCoreError, bx.ClientError) as exc:
         walk.fail(
             "identity",
-            str(aws.explain(exc, "sts:GetCallerIdentity", profile, region)),
+            str(
+                aws.explain(
+                    exc,
+                    None if credentials.failure(exc, profile) else "sts:GetCallerIdentity",
+                    profile,
+                    region,
+                )
+            ),
             _fix_for(exc, profile),
         )
     arn = str(response["Arn"])
     date = response["ResponseMetadata"]["HTTPHeaders"].get("date")
     resolved = session.get_credentials()
     method = str(getattr(resolved, "method", "") or "unknown")  # env, shared-credentials-file, sso, ...
-    credentials = resolved.get_frozen_credentials()
+    frozen = resolved.get_frozen_credentials()
     keys = {
-        "aws_access_key_id": credentials.access_key,
-        "aws_secret_access_key": credentials.secret_key,
-        "aws_session_token": credentials.token,
+        "aws_access_key_id": frozen.access_key,
+        "aws_secret_access_key": frozen.secret_key,
+        "aws_session_token": frozen.token,
     }
     role = plugin.arg("--role") or plugin.arg("--role-arn")  # aws eks get-token's, kcm token's
     if role:
@@ -77,6 +89,13 @@ def check(walk: Walk, plugin: Plugin) -> Identity:
     return Identity(session, keys, sees, region or session.get_config_variable("region"), date, profile)
 
 
+def _config() -> dict[str, object]:
+    try:
+        return dict(botocore.session.Session().full_config)
+    except bx.BotoCoreError:
+        return {}
+
+
 def arn_of_role(arn: str) -> str:
     """The ARN an access entry maps: the role's, not the assumed-role session's."""
     if ":assumed-role/" not in arn:
@@ -86,7 +105,7 @@ def arn_of_role(arn: str) -> str:
 
 
 def _fix_for(exc: Exception, profile: str | None) -> str:
-    login = f"aws sso login --profile {profile}" if profile else "aws sso login"
+    login = credentials.login_command(credentials.chain(credentials.effective_profile(profile), _config()))
     if isinstance(exc, bx.NoCredentialsError):
         return (
             "give the exec plugin credentials: pin a profile into the kubeconfig (`kcm add --profile NAME`)"
