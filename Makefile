@@ -1,20 +1,38 @@
+# The Python that makes .venv: 3.11 or newer (make PYTHON=python3.12 ... for another one)
+PYTHON ?= python3
 VENV ?= .venv
 # pytest-xdist workers for make test: auto is one per CPU; 0 runs every test in one process
 WORKERS ?= auto
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-stamp
+# uv installs everything else from uv.lock; it is bootstrapped with pip at the version uv.lock holds
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+# the lock is the whole environment: .venv holds exactly what it pins, dependencies compiled as pip does
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install demo test test-fast lint types fuzz bench clean
+.PHONY: help install lock demo test test-fast lint types fuzz bench clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "kcm needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')."; \
+		echo "Install one (macOS: brew install python@3.12; Debian/Ubuntu: apt install python3.11-venv;"; \
+		echo "or python.org), then run make PYTHON=python3.12 $(MAKECMDGOALS)"; exit 1; } >&2
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv with kcm and its dev tools
+install: $(STAMP)  ## create .venv with kcm (editable) and its dev tools, exactly as uv.lock pins them
+
+lock: $(UV)  ## after editing dependencies in pyproject.toml: resolve them again into uv.lock
+	$(UV) lock
 
 demo: $(STAMP)  ## start the embedded AWS, run kcm against it, show the result
 	$(PY) tools/demo.py
