@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import typing
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def test_help_lists_every_command_and_each_command_has_its_own(tmp_path: Path) -
     assert own.returncode == 0 and "--kubeconfig" in own.stdout and "--output" in own.stdout
 
 
+def test_every_commands_help_renders() -> None:
+    """typer, click and rich draw each command's help (make test-lowest runs this on the lowest versions)."""
+    from typer.testing import CliRunner
+
+    from kcm.cli import app
+    from kcm.main import COMMANDS
+
+    for name in COMMANDS:
+        done = CliRunner().invoke(app, [name, "--help"])
+        assert done.exit_code == 0 and "--help" in done.output, (name, done.output, done.exception)
+
+
 def test_the_front_door_hands_what_it_does_not_know_to_the_full_parser(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text(
@@ -71,6 +84,10 @@ def _typer_options(name: str) -> dict[str, tuple[str, object]]:
 
     from kcm.cli import app
 
+    # the Python annotation of each parameter, from the function itself: how typer's parameter objects
+    # carry it is their own (click's, or typer's own copy of click, from version to version)
+    function = next(i.callback for i in app.registered_commands if (i.name or i.callback.__name__) == name)
+    hints = typing.get_type_hints(function)
     declared: dict[str, tuple[str, object]] = {}
     command = get_command(app).commands[name]  # type: ignore[attr-defined]
     for param in command.params:
@@ -81,8 +98,8 @@ def _typer_options(name: str) -> dict[str, tuple[str, object]]:
             declared.update({opt: (key, True) for opt in param.opts})
             declared.update({opt: (key, False) for opt in param.secondary_opts})
         else:
-            annotation = param.type_descriptor.annotation
-            kind = "list" if param.multiple else "int" if annotation is int else "value"
+            number = hints[param.name] in (int, int | None)
+            kind = "list" if param.multiple else "int" if number else "value"
             declared.update({opt: (key, kind) for opt in param.opts})
     return declared
 

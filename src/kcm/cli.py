@@ -7,7 +7,6 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer._click.core import Context  # typer vendors click; its Context is this one
 from typer.core import TyperGroup
 
 from kcm import __version__, options, output
@@ -18,7 +17,10 @@ from kcm.main import COMMANDS, SUMMARY
 class _Group(TyperGroup):
     """Turns a KcmError into one line on stderr and its exit code, for real runs and tests alike."""
 
-    def invoke(self, ctx: Context) -> Any:
+    # ctx is the Context of whichever click typer runs on: the click package (typer up to 0.25) or its
+    # private copy, typer._click (0.26 on). typer.Context, its public name, is a subclass: too narrow for
+    # an override's parameter. Any keeps kcm off typer's private modules.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KcmError as exc:
