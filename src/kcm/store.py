@@ -212,8 +212,11 @@ def _backup_folder(target: Path) -> Path:
 def _sha256(text: str | None) -> str:
     try:  # CPython's own SHA-256, without loading OpenSSL as hashlib does (a switch pays for this)
         from _sha256 import sha256  # type: ignore[import-not-found]
-    except ImportError:
-        from hashlib import sha256
+    except ImportError:  # Python 3.12 named it _sha2; else OpenSSL's, through hashlib
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found]
+        except ImportError:
+            from hashlib import sha256
     digest: str = sha256((text or "").encode()).hexdigest()
     return digest
 

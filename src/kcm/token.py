@@ -228,8 +228,11 @@ def tokens_folder() -> str:
 def _sha256(data: bytes) -> str:
     try:  # CPython's own SHA-256, without loading OpenSSL as hashlib does (a tenth of a cached call)
         from _sha256 import sha256  # type: ignore[import-not-found]
-    except ImportError:
-        from hashlib import sha256
+    except ImportError:  # Python 3.12 named it _sha2; else OpenSSL's, through hashlib
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found]
+        except ImportError:
+            from hashlib import sha256
     digest: str = sha256(data).hexdigest()
     return digest
 
