@@ -100,14 +100,18 @@ SCOPE = (
     Option("--exclude", kind="list", default=(), setting=True),
     Option("--include-removed", kind="flag"),  # unset: None, as typer leaves it
 )
-# `kcm exec` and `kcm env`: one cluster, as add names it, or a context of the kubeconfig.
-_JOB = (
+# One cluster, as `kcm add` names it (`aws eks update-kubeconfig`'s options).
+_CLUSTER = (
     Option("--name"),
     Option("--region", values="region"),
     Option("--profile", values="profile"),
     Option("--role-arn"),
     Option("--assume-role-arn"),
     Option("--alias"),
+)
+# `kcm exec` and `kcm env`: one cluster, as add names it, or a context of the kubeconfig.
+_JOB = (
+    *_CLUSTER,
     Option("--namespace"),
     Option("--context", values="context"),
     KUBECONFIG,
@@ -118,12 +122,7 @@ SHELLS = ("bash", "zsh", "fish")
 COMMANDS: dict[str, Command] = {
     "add": Command(
         (
-            Option("--name"),
-            Option("--region", values="region"),
-            Option("--profile", values="profile"),
-            Option("--role-arn"),
-            Option("--assume-role-arn"),
-            Option("--alias"),
+            *_CLUSTER,
             Option("--user-alias"),
             KUBECONFIG,
             Option("--proxy-url"),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kcm import store
+from tests.commands.test_contexts import SECOND as OTHER  # another file of the KUBECONFIG list
 from tests.conftest import VENV_BIN
 
 START = """# mine: comments stay
@@ -29,18 +30,6 @@ users:
 - name: alice
   user: {token: alice-token}
 current-context: a
-"""
-OTHER = """apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster: {server: 'https://lab.example.com'}
-contexts:
-- name: lab
-  context: {cluster: lab, user: carol}
-users:
-- name: carol
-  user: {token: carol-token}
 """
 WHEN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
