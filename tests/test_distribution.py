@@ -31,7 +31,9 @@ def _imports() -> set[str]:
 
 
 def _third_party() -> set[str]:
-    return {name for name in _imports() if name.split(".")[0] not in {*sys.stdlib_module_names, "kcm"}}
+    # _sha2: the standard library's name for _sha256 from Python 3.12 (kcm tries both)
+    stdlib = {*sys.stdlib_module_names, "_sha2"}
+    return {name for name in _imports() if name.split(".")[0] not in {*stdlib, "kcm"}}
 
 
 def _name(requirement: str) -> str:
