@@ -219,15 +219,12 @@ def test_clean_leaves_what_is_not_kcms(tmp_path: Path, monkeypatch: pytest.Monke
     assert ci.clean() == [] and stranger.exists()
 
 
-@pytest.mark.parametrize("watchdog", ["fork", "spawn"])
 @pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGQUIT], ids=["KILL", "QUIT"])
 def test_exec_killed_with_its_whole_group_leaves_no_private_file(
-    demo: dict[str, Any], tmp_path: Path, number: int, watchdog: str, monkeypatch: pytest.MonkeyPatch
+    demo: dict[str, Any], tmp_path: Path, number: int
 ) -> None:
     """A cancelled CI job signals the whole process group: kcm, its command, and (before) its
-    watchdog; the watchdog now lives in a session of its own and removes the folder. Both watchdogs:
-    forked, and spawned (Windows' way, forced here with KCM_WATCHDOG)."""
-    monkeypatch.setenv("KCM_WATCHDOG", watchdog)
+    watchdog; the watchdog now lives in a session of its own and removes the folder."""
     marker = tmp_path / "started"
     script = f'echo "$KUBECONFIG" > {marker}; sleep 30'
     job = subprocess.Popen(
