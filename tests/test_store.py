@@ -183,10 +183,15 @@ def test_twelve_kcm_and_six_kubectl_writers_lose_no_entry(aws: Aws, tmp_path: Pa
 
 @needs_kubectl
 @pytest.mark.slow
+@pytest.mark.parametrize("watchdog", ["fork", "spawn"])
 @pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGQUIT], ids=["KILL", "QUIT"])
-def test_a_signal_to_the_whole_process_group_leaves_no_lock(number: int, aws: Aws, tmp_path: Path) -> None:
+def test_a_signal_to_the_whole_process_group_leaves_no_lock(
+    number: int, watchdog: str, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What a cancelled CI job, `timeout -s KILL` or an OOM kill of the group do, sent while kcm holds
-    the lock: the watchdog lives in a session of its own and cleans up; kubectl can write at once."""
+    the lock: the watchdog lives in a session of its own and cleans up; kubectl can write at once.
+    Both watchdogs: forked (Linux, macOS) and spawned (Windows; forced here with KCM_WATCHDOG)."""
+    monkeypatch.setenv("KCM_WATCHDOG", watchdog)
     aws.cluster("a")
     config = tmp_path / "config"
     # big enough that kcm holds the lock for a while (it parses and checks the file under it)
@@ -400,3 +405,25 @@ def test_a_write_without_backup_keeps_the_last_one_undoable(tmp_path: Path) -> N
     assert len(list(store._backup_folder(config).glob("*.json"))) == 1
     store.undo(config)
     assert config.read_text() == START
+
+
+def test_the_spawned_watchdog_runs_in_a_session_of_its_own_and_cleans_after_us(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' watchdog (no fork there: `python -m kcm.watchdog`), run here on Linux."""
+    from kcm import watchdog
+
+    monkeypatch.setenv("KCM_WATCHDOG", "spawn")
+    folder = tmp_path / "private"
+    folder.mkdir()
+    with watchdog.watching(("tree", str(folder))):
+        spawned = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if b"kcm.watchdog" in words and f"[{os.getpid()}, ".encode() in b" ".join(words):
+                    spawned.append(int(pid))
+        assert len(spawned) == 1
+        assert os.getsid(spawned[0]) != os.getsid(0)  # out of our session: a signal to our group misses it
+        assert folder.exists()
+    assert not folder.exists()  # we let go of its pipe, as our death would: it cleaned up

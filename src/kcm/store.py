@@ -4,22 +4,22 @@ Lock protocol: `<file>.lock`, kubectl's, taken by `kcm.lock` (created with our P
 that a lock left by a dead process can be reclaimed). kubectl gives up at once when it meets the lock,
 so it is held only around read-plan-write, never around AWS calls.
 
-A watchdog process, forked (into a session of its own) before the lock is taken, removes the lock and
-our temporary files if kcm dies without doing so (SIGKILL of its whole process group included): no
-crash leaves a lock that blocks kubectl, or a stray file. Only regular files are read or replaced.
+A watchdog process (kcm.watchdog), in a session of its own, started before the lock is taken, removes
+the lock and our temporary files if kcm dies without doing so (SIGKILL of its whole process group
+included): no crash leaves a lock that blocks kubectl, or a stray file. Only regular files are read or
+replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kcm import folders, lock, regular
+from kcm import folders, lock, regular, watchdog
 from kcm.errors import InputError, KcmError, WriteError
 from kcm.lock import Lock
 
@@ -39,7 +39,7 @@ def lock_timeout() -> float:
 BACKUPS_KEPT = 20  # steps of `kcm undo` per kubeconfig: only changes of entries take one
 BACKUPS_MIN = 5  # kept whatever their size
 BACKUP_BYTES = 64 << 20  # past the newest 5, older steps go once a file's backups pass this
-_TEMP_TAG = ".kcm-"
+_TEMP_TAG = watchdog.TEMP_TAG
 
 
 def read_text(path: Path) -> str | None:
@@ -133,60 +133,6 @@ def write_atomic(target: Path, text: str, mode: int | None = None, expected: obj
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-@contextlib.contextmanager
-def watchdog(cleanup: Callable[[int], None]) -> Iterator[None]:
-    """A forked child that runs `cleanup(our pid)` once this process is gone, however it went (SIGKILL
-    too): it waits for the end of a pipe only we hold to close. It runs in a session of its own, so a
-    signal to our whole process group (a cancelled CI job, `timeout -s KILL`, a terminal closed) does
-    not reach it; it ignores the signals that end us by name."""
-    read_end, write_end = os.pipe()
-    ready_read, ready_write = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(write_end)
-            os.close(ready_read)
-            os.setsid()
-            import signal  # here, in the child: the commands that fork one need not import it
-
-            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-                signal.signal(number, signal.SIG_IGN)
-            os.write(ready_write, b".")
-            os.close(ready_write)
-            while os.read(read_end, 64):
-                pass
-            cleanup(parent)
-        finally:
-            os._exit(0)
-    os.close(read_end)
-    os.close(ready_write)
-    try:  # until the watchdog is out of our group, a signal to the group would end it with us
-        os.read(ready_read, 1)
-    finally:
-        os.close(ready_read)
-    try:
-        yield
-    finally:
-        os.close(write_end)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-
-
-def _clean_after(lock_path: Path, temp_dirs: list[Path], parent: int) -> None:
-    """What a writer that died holding the lock leaves: its lock file and its temp files."""
-    with contextlib.suppress(OSError, KcmError):
-        found = lock.holder(lock_path)  # never waits: a FIFO planted there would hold the watchdog
-        if found is not None and found.pid == parent and found.host == lock.hostname():
-            os.unlink(lock_path)
-    mark = f"{_TEMP_TAG}{parent}-"
-    for directory in temp_dirs:
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(directory):
-                if entry.name.startswith(".") and mark in entry.name and entry.name.endswith(".tmp"):
-                    os.unlink(entry.path)
 
 
 class Edit:
@@ -348,7 +294,7 @@ def edit(
     temp_dirs = [target.parent, _backup_folder(target)]
     # The watchdog is running before the lock file exists: a SIGKILL between the two would otherwise
     # leave a lock behind that blocks kubectl. It removes the lock only if the file names this process.
-    with watchdog(functools.partial(_clean_after, lock_path, temp_dirs)):
+    with watchdog.watching(("lock", str(lock_path), *(str(folder) for folder in temp_dirs))):
         held = Lock(lock_path)
         held.acquire(wait)
         try:

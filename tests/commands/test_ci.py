@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -219,12 +220,15 @@ def test_clean_leaves_what_is_not_kcms(tmp_path: Path, monkeypatch: pytest.Monke
     assert ci.clean() == [] and stranger.exists()
 
 
+@pytest.mark.parametrize("watchdog", ["fork", "spawn"])
 @pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGQUIT], ids=["KILL", "QUIT"])
 def test_exec_killed_with_its_whole_group_leaves_no_private_file(
-    demo: dict[str, Any], tmp_path: Path, number: int
+    demo: dict[str, Any], tmp_path: Path, number: int, watchdog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cancelled CI job signals the whole process group: kcm, its command, and (before) its
-    watchdog; the watchdog now lives in a session of its own and removes the folder."""
+    watchdog; the watchdog now lives in a session of its own and removes the folder. Both watchdogs:
+    forked, and spawned (Windows' way, forced here with KCM_WATCHDOG)."""
+    monkeypatch.setenv("KCM_WATCHDOG", watchdog)
     marker = tmp_path / "started"
     script = f'echo "$KUBECONFIG" > {marker}; sleep 30'
     job = subprocess.Popen(
@@ -236,11 +240,37 @@ def test_exec_killed_with_its_whole_group_leaves_no_private_file(
     path = Path(marker.read_text().strip())
     assert path.exists()
     os.killpg(job.pid, number)
-    job.wait(timeout=30)
+    try:
+        job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"kcm alive after the signal: {_state(job.pid)}") from None
     deadline = time.monotonic() + 10
     while path.parent.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not path.parent.exists() and jobs(tmp_path) == []
+
+
+def _state(pid: int) -> str:
+    """What the kernel says of a process that would not end: its state, signal masks, wait channel."""
+    lines = []
+    with contextlib.suppress(OSError):
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        lines += [
+            line
+            for line in status
+            if line.split(":")[0] in ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+        ]
+    with contextlib.suppress(OSError):
+        lines.append("wchan " + Path(f"/proc/{pid}/wchan").read_text())
+    with contextlib.suppress(OSError):
+        lines.append("stack " + Path(f"/proc/{pid}/stack").read_text())
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        lines += [
+            f"child {c}: " + Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            for c in children
+        ]
+    return "; ".join(lines)
 
 
 def test_a_missing_runner_temp_is_one_line(demo: dict[str, Any], tmp_path: Path) -> None:

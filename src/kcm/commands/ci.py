@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kcm import folders, kubeconfig, lock, store
+from kcm import folders, kubeconfig, lock, store, watchdog
 from kcm.errors import InputError, KcmError
 
 ENV_PREFIX = "kcm-env-"
 EXEC_PREFIX = "kcm-exec-"
 _OWNER = "owner.json"
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# those of them this platform has (Windows has no SIGHUP)
+_FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def run(options: JobOptions, command: list[str]) -> int:
     try:
         # the watchdog (in a session of its own) removes the folder if kcm's whole group is killed:
         # it is running before the file is written
-        with store.watchdog(lambda _: shutil.rmtree(folder, ignore_errors=True)):
+        with watchdog.watching(("tree", str(folder))):
             path = _private_file(folder, content)
             try:
                 child = subprocess.Popen(command, env={**os.environ, "KUBECONFIG": str(path)})
@@ -172,7 +173,8 @@ def env(options: JobOptions, *, shell_owned: bool = True) -> Path:
     if not shell_owned and ("\n" in str(path) or "\r" in str(path)):  # one line of $GITHUB_ENV each
         shutil.rmtree(path.parent, ignore_errors=True)
         raise InputError(f"{path.parent}: a line break in the path would split $GITHUB_ENV's line")
-    owner = {"session": os.getsid(0) if shell_owned else None}
+    session = os.getsid(0) if hasattr(os, "getsid") else os.getppid()  # no sessions on Windows: the shell
+    owner = {"session": session if shell_owned else None}
     store.write_atomic(path.parent / _OWNER, json.dumps(owner), mode=0o600)
     return path
 
