@@ -39,6 +39,33 @@ def test_version() -> None:
     assert done.returncode == 0 and done.stdout.startswith("kcm ")
 
 
+@pytest.mark.parametrize("args", [["use", "a"], ["sync"], ["--version"]])
+def test_on_windows_every_command_is_refused_in_one_line_before_it_runs(
+    args: list[str], tmp_path: Path
+) -> None:
+    """kcm is not supported on Windows (README): it says so and why before any command reads or writes
+    a file, instead of failing halfway through a write. Run here with sys.platform as Windows has it."""
+    import sys
+
+    work = tmp_path / "work"
+    work.mkdir()
+    config = work / "config"
+    config.write_text("apiVersion: v1\nkind: Config\ncurrent-context: b\ncontexts:\n- name: a\n- name: b\n")
+    code = "import sys; sys.platform = 'win32'; from kcm.main import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(work), "KUBECONFIG": str(config)},
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "kcm: Windows is not supported yet: kcm keeps kubeconfigs private by POSIX owner and mode checks; "
+        "run it in WSL\n"
+    )
+    assert "current-context: b" in config.read_text() and list(work.iterdir()) == [config]
+
+
 def test_help_lists_every_command_and_each_command_has_its_own(tmp_path: Path) -> None:
     from kcm.cli import app
     from kcm.main import COMMANDS

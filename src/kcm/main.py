@@ -38,6 +38,8 @@ COMMANDS = {
     "completion": "Print the completion script for bash, zsh or fish; its first lines say how to load it.",
 }
 SUMMARY = "kcm: kubeconfig manager and merger for Amazon EKS."
+# Why, and the way out; before any command runs, since a write would fail halfway through it.
+WINDOWS = "kcm keeps kubeconfigs private by POSIX owner and mode checks; run it in WSL"
 
 
 def main() -> None:
@@ -47,6 +49,10 @@ def main() -> None:
     interpreter (0.1-0.2 s of freeing botocore's models object by object); commands release their locks
     and remove their files in their own `finally` blocks, so nothing waits for exit."""
     gc.set_threshold(100_000, 10, 10)
+    if sys.platform == "win32":
+        sys.stderr.write(f"kcm: Windows is not supported yet: {WINDOWS}\n")
+        sys.stderr.flush()
+        os._exit(1)
     try:
         code = fast(sys.argv[1:])
         if code is None:
