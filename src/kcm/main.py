@@ -118,6 +118,23 @@ def _use(args: list[str]) -> int | None:
     return 0
 
 
+def _ns(args: list[str]) -> int | None:
+    """`kcm ns NAME`, `kcm ns -` and `kcm ns` (pick or list): kubens' everyday verb, as `use` is kubectx's."""
+    words: list[str] = []
+    flags = given_options(args, options.COMMANDS["ns"].door(), words)
+    if flags is None or len(words) > 1:
+        return None
+    from kcm.commands import contexts
+
+    done = contexts.namespace(words[0] if words else None, _text(flags.get("kubeconfig")))
+    if done is not None:  # None: it printed its own output
+        from kcm.errors import printable
+
+        sys.stdout.writelines(message + "\n" for message in done.messages)
+        sys.stderr.writelines(f"kcm: warning: {printable(message)}\n" for message in done.warnings)
+    return 0
+
+
 def _current(args: list[str]) -> int | None:
     flags = given_options(args, options.COMMANDS["current"].door())
     if flags is None:
@@ -257,6 +274,7 @@ def help_text() -> str:
 _DOORS = {
     "list": _list,
     "use": _use,
+    "ns": _ns,
     "current": _current,
     "sync": _sync,
     "token": _token,

@@ -398,3 +398,33 @@ def test_a_namespace_change_is_no_step_of_undo(files: tuple[Path, Path], isolate
     backups = isolated / ".local/state/kcm/backups"
     assert not backups.exists() or not any(backups.rglob("*.json"))
     assert first.read_text() + second.read_text() == FIRST + SECOND
+
+
+def test_ns_never_imports_boto3_or_typer(files: tuple[Path, Path]) -> None:
+    """kubens' verb, run as often as kubectx's (`use`): kcm's front door runs it, without typer or
+    the AWS SDK; its output is the typer app's."""
+    probe = (
+        "import sys\n"
+        "from kcm import main\n"
+        "for argv in (['ns', 'web'], ['ns', '-'], ['ns', 'api']):\n"
+        "    assert main.fast(argv) == 0, argv\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'typer', 'click', 'pydantic', 'rich'))\n"
+        "print(heavy, file=sys.stderr)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        'Context "lab" modified.',
+        'Active namespace is "web".',
+        'Context "lab" modified.',
+        'Active namespace is "default".',
+        'Context "lab" modified.',
+        'Active namespace is "api".',
+    ]
+    assert main_output("ns", "nope", "extra").returncode == 2  # two names: the typer app explains
+
+
+def main_output(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, check=False)
