@@ -197,6 +197,8 @@ SYNC_ARGVS = [
     ["--write-profiles", "--token-helper", "kcm"],
     ["--no-adopt", "--exclude", "edge*", "--exclude=111111111111", "--include-removed"],
     ["--adopt"],
+    ["--discovery", "resource-explorer", "--org-role=Admin"],
+    ["--discovery=list"],
 ]
 
 

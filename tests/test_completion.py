@@ -85,6 +85,7 @@ def complete(*words: str) -> tuple[list[str], str]:
         (["completion", ""], (["bash", "zsh", "fish"], ":4")),
         (["env", "--format", ""], (["sh", "github"], ":4")),
         (["add", "--token-helper", ""], (["aws", "kcm"], ":4")),
+        (["sync", "--discovery", "r"], (["resource-explorer"], ":4")),
         (
             ["--debug", "lis"],
             (

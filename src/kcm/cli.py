@@ -178,6 +178,13 @@ IncludeRemoved = Annotated[
     bool | None,
     typer.Option("--include-removed", help="Bring back the clusters whose contexts you removed with kcm rm."),
 ]
+Discovery = Annotated[
+    str | None,
+    typer.Option(
+        help="How clusters are found: list (ListClusters in every account and region, the default) or "
+        "resource-explorer (one AWS Resource Explorer search; ListClusters where its index does not reach)."
+    ),
+]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
 TokenHelper = Annotated[
     str | None,
@@ -220,6 +227,7 @@ def sync(
     adopt: Adopt = None,
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
+    discovery: Discovery = None,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
@@ -252,6 +260,7 @@ def diff(
     adopt: Adopt = None,
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
+    discovery: Discovery = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",
     flatten: Flatten = False,

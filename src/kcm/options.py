@@ -99,6 +99,7 @@ SCOPE = (
     Option("--adopt", kind="flag", default=True, setting=True, negative="--no-adopt"),
     Option("--exclude", kind="list", default=(), setting=True),
     Option("--include-removed", kind="flag"),  # unset: None, as typer leaves it
+    Option("--discovery", values=("list", "resource-explorer"), default="list", setting=True),
 )
 # One cluster, as `kcm add` names it (`aws eks update-kubeconfig`'s options).
 _CLUSTER = (

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kcm import aws, cache, discovery, sso
+from kcm import aws, cache, discovery, explorer, sso
 from kcm.discovery import Identity, Reach, Shared
 from kcm.eks import EksCluster
 from kcm.errors import AwsError, InputError
@@ -42,6 +42,7 @@ class ScanOptions:
     sso_sessions: tuple[str, ...] = ()  # IAM Identity Center sessions (every one with all_accounts)
     write_profiles: bool = True  # a profile for each account and role reached that has none
     profile_template: str = sso.TEMPLATE
+    discovery: str = "list"  # or "resource-explorer": kcm.explorer
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,8 @@ def _choose(
 def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
     """Everything kcm sync needs from AWS; failures recorded, never raised, once the scope is known."""
     _check_regions(options.regions)
+    if options.discovery not in explorer.MODES:
+        raise InputError(f"--discovery {options.discovery!r}: choose list or resource-explorer")
     result = Scan()
     pool = _Pool(options.concurrency, result, progress)
     try:
@@ -386,6 +389,24 @@ def _regions(options: ScanOptions, reach: Reach, identity: Identity) -> list[str
     return regions
 
 
+def _discovered(
+    options: ScanOptions,
+    pool: _Pool,
+    first: dict[str, tuple[Reach, Identity]],
+    pairs: list[tuple[str, str]],
+) -> dict[tuple[str, str], list[str]]:
+    """With --discovery resource-explorer, the account-regions its index covers, with their clusters'
+    names: those are not listed. Nothing with --discovery list, or when the index cannot answer."""
+    if options.discovery != "resource-explorer":
+        return {}
+    reaches = [reach for reach, _ in first.values()]
+    found = explorer.discover(
+        options.profiles, bool(options.org_role), reaches, pool.result.shared, pairs, pool.executor
+    )
+    pool.result.notes.append(found.note)
+    return found.listed
+
+
 def _clusters(
     options: ScanOptions,
     pool: _Pool,
@@ -401,6 +422,7 @@ def _clusters(
         lambda a: f"account {a}",
     )
     pairs = [(account, region) for account, names in regions for region in names]
+    known = _discovered(options, pool, first, pairs)
 
     describing: list[tuple[tuple[str, str, str], Future[EksCluster]]] = []
     lock = threading.Lock()
@@ -408,7 +430,7 @@ def _clusters(
     def listing(pair: tuple[str, str]) -> list[str]:
         """List a region, and start describing its clusters at once: no wait for the other regions."""
         reach = first[pair[0]][0]
-        names = reach.cluster_names(pair[1])
+        names = known[pair] if pair in known else reach.cluster_names(pair[1])
         with lock:
             for name in names:
                 describing.append(((*pair, name), pool.executor.submit(reach.describe, name, pair[1])))

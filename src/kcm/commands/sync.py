@@ -206,6 +206,7 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
             sso_sessions=tuple(pick("sso-session")),
             write_profiles=pick("write-profiles"),
             profile_template=pick("profile-template") or sso.TEMPLATE,
+            discovery=pick("discovery"),
         ),
         alias_template=pick("alias-template"),
         prune=pick("prune"),
