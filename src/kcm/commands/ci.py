@@ -25,8 +25,7 @@ from kcm.errors import InputError, KcmError
 ENV_PREFIX = "kcm-env-"
 EXEC_PREFIX = "kcm-exec-"
 _OWNER = "owner.json"
-# those of them this platform has (Windows has no SIGHUP)
-_FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -173,8 +172,7 @@ def env(options: JobOptions, *, shell_owned: bool = True) -> Path:
     if not shell_owned and ("\n" in str(path) or "\r" in str(path)):  # one line of $GITHUB_ENV each
         shutil.rmtree(path.parent, ignore_errors=True)
         raise InputError(f"{path.parent}: a line break in the path would split $GITHUB_ENV's line")
-    session = os.getsid(0) if hasattr(os, "getsid") else os.getppid()  # no sessions on Windows: the shell
-    owner = {"session": session if shell_owned else None}
+    owner = {"session": os.getsid(0) if shell_owned else None}
     store.write_atomic(path.parent / _OWNER, json.dumps(owner), mode=0o600)
     return path
 
