@@ -427,3 +427,44 @@ def test_the_spawned_watchdog_runs_in_a_session_of_its_own_and_cleans_after_us(
         assert os.getsid(spawned[0]) != os.getsid(0)  # out of our session: a signal to our group misses it
         assert folder.exists()
     assert not folder.exists()  # we let go of its pipe, as our death would: it cleaned up
+
+
+def test_a_watchdog_that_cannot_start_stops_the_write_before_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its watchdog a killed writer could leave the lock: no write goes ahead unwatched."""
+    import sys
+
+    from kcm.errors import WriteError
+
+    config = tmp_path / "config"
+    config.write_text(START)
+    monkeypatch.setenv("KCM_WATCHDOG", "spawn")
+    monkeypatch.setattr(sys, "executable", shutil.which("true"))  # a "Python" that ends at once
+    refused = r"^cannot start kcm's watchdog \(.*true -m kcm.watchdog ended at once\)$"
+    with pytest.raises(WriteError, match=refused), store.edit(config) as current:
+        current.new_text = START + "# changed\n"
+    assert config.read_text() == START and sorted(tmp_path.iterdir()) == [
+        tmp_path / "config",
+        tmp_path / "home",
+    ]
+
+
+def test_the_spawned_watchdog_never_runs_a_kcm_package_of_the_current_folder(tmp_path: Path) -> None:
+    """`python -m` would look in the current folder first, where anyone may have put a `kcm/`."""
+    planted = tmp_path / "kcm"
+    planted.mkdir()
+    marker = tmp_path / "ran"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    config = tmp_path / "config"
+    config.write_text(START.replace("contexts: []", "contexts:\n- name: a\n- name: b"))
+    env = {**os.environ, "KCM_WATCHDOG": "spawn"}
+    done = subprocess.run(
+        [str(VENV_BIN / "kcm"), "use", "b", "--kubeconfig", "config"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, 'Switched to context "b".\n', "")
+    assert not marker.exists()

@@ -16,6 +16,9 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+
+from kcm.errors import WriteError
 
 # What the watchdog cleans: ("lock", lock file, folder...) or ("tree", folder).
 Cleanup = tuple[str, ...]
@@ -35,8 +38,6 @@ def clean(cleanup: Cleanup, parent: int) -> None:
 
     lock_path, *folders = paths
     with contextlib.suppress(OSError, KcmError):
-        from pathlib import Path
-
         found = lock.holder(Path(lock_path))  # never waits: a FIFO planted there would hold it
         if found is not None and found.pid == parent and found.host == lock.hostname():
             os.unlink(lock_path)
@@ -87,10 +88,12 @@ def _forked(cleanup: Cleanup) -> Iterator[None]:
     os.close(read_end)
     os.close(ready_write)
     try:  # until the watchdog is out of our group, a signal to the group would end it with us
-        os.read(ready_read, 1)
+        ready = os.read(ready_read, 1)
     finally:
         os.close(ready_read)
     try:
+        if ready != b".":
+            raise WriteError("cannot start kcm's watchdog (its forked process ended at once)")
         yield
     finally:
         os.close(write_end)
@@ -103,17 +106,24 @@ def _spawned(cleanup: Cleanup) -> Iterator[None]:
     import json
     import subprocess
 
+    # -P: never the current folder's `kcm` (anyone may put one there), only this process's own,
+    # named first on its path
+    ours = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ours, os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(
-        [sys.executable, "-m", "kcm.watchdog", json.dumps([os.getpid(), *cleanup])],
+        [sys.executable, "-P", "-m", "kcm.watchdog", json.dumps([os.getpid(), *cleanup])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         close_fds=True,
         start_new_session=True,  # out of our process group: a signal to the group misses it
+        env=env,
     )
     assert child.stdin is not None and child.stdout is not None
     try:
-        child.stdout.read(1)  # ready: its signals ignored, in its own group
+        ready = child.stdout.read(1)  # its signals ignored, in its own group
         child.stdout.close()
+        if ready != b".":
+            raise WriteError(f"cannot start kcm's watchdog ({sys.executable} -m kcm.watchdog ended at once)")
         yield
     finally:
         child.stdin.close()  # the end of the pipe it waits on, as our end would be at our death
