@@ -37,12 +37,14 @@ ROUNDS = 2
 
 
 def moto_cpu_seconds(url: str) -> float | None:
-    """CPU time used so far by the moto_server serving `url` (Linux /proc); None where it cannot tell."""
+    """CPU time used so far by the moto_server serving `url` (Linux /proc); None where it cannot tell.
+    moto_server, or tools/embedded_aws.py's own server (quick_eks)."""
     port = url.rsplit(":", 1)[1].encode()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
-            if not any(b"moto_server" in part for part in cmdline) or port not in cmdline:
+            server = any(b"moto_server" in part or part.endswith(b"embedded_aws.py") for part in cmdline)
+            if not server or port not in cmdline:
                 continue
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:

@@ -15,7 +15,7 @@ import datetime
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,9 +81,12 @@ def resource_explorer(
     hub: str,
     region: str | None,
     indexes: set[tuple[str, str]],
+    everywhere: Callable[[], Iterable[tuple[str, str, str]]] | None = None,
 ) -> Iterator[Explorer]:
     """Serve Resource Explorer; `in_account(account, service, region)` is a boto3 client acting in that
-    account on the embedded AWS (tests/conftest.py's `Aws.in_account`)."""
+    account on the embedded AWS (tests/conftest.py's `Aws.in_account`). `everywhere`, when given, tells
+    each Search every cluster of the embedded AWS at once, (account, region, name), instead of a
+    ListClusters per account-region (bench/scale_bench.py: 20,000 of them)."""
     state = Explorer("", hub, region, set(indexes))
     lock = threading.Lock()  # boto3's default session makes clients one thread at a time
     clients: dict[tuple[str, str], Any] = {}
@@ -160,6 +163,9 @@ def resource_explorer(
     def search(body: dict[str, Any], region: str) -> dict[str, Any]:
         in_aggregator(region, body)
         terms = str(body.get("QueryString", "")).split()
+        known: dict[tuple[str, str], list[str]] = {}
+        for account, r, name in everywhere() if everywhere else ():
+            known.setdefault((account, r), []).append(name)
         regions = [term.removeprefix("region:") for term in terms if term.startswith("region:")]
         if "resourcetype:eks:cluster" not in terms or len(terms) != 1 + len(regions) or len(regions) > 1:
             raise _Refusal(
@@ -177,7 +183,7 @@ def resource_explorer(
             }
             for account, r in sorted(state.indexes)
             if state.sees(account) and (not regions or r == regions[0])
-            for name in clusters(account, r)
+            for name in (sorted(known.get((account, r), [])) if everywhere else clusters(account, r))
         ]
         answer = paged(matches[: state.limit], "Resources", body, 1000)
         complete = len(matches) <= state.limit

@@ -9,6 +9,7 @@ from typing import Any
 import botocore.exceptions as bx
 import botocore.session
 import pytest
+from embedded_aws import every_eks_cluster
 
 from tests.conftest import Aws
 from tests.resource_explorer import Explorer, resource_explorer
@@ -71,6 +72,31 @@ def test_the_stand_in_answers_as_botocore_expects(aws: Aws) -> None:
             aws.cluster(name, region, account)
     indexes = {*clusters, (HUB, "eu-west-1")}
     with resource_explorer(aws.in_account, HUB, "us-east-1", indexes) as explorer:
+        _botocore_reads(explorer, clusters)
+
+
+def test_searching_every_cluster_at_once_answers_the_same(aws: Aws) -> None:
+    """`everywhere` (as bench/scale_bench.py searches 20,000 account-regions): one request to the
+    embedded AWS for every cluster instead of a ListClusters per account-region; the same answers."""
+    clusters = {
+        (HUB, "us-east-1"): ["hub-a", "hub-b"],
+        (MEMBER, "eu-west-1"): ["m-b"],
+        (MEMBER, "us-east-1"): ["m-a"],
+    }
+    for (account, region), names in clusters.items():
+        for name in names:
+            aws.cluster(name, region, account)
+    assert every_eks_cluster(aws.url) == [
+        (account, region, name) for (account, region), names in sorted(clusters.items()) for name in names
+    ]
+    indexes = {*clusters, (HUB, "eu-west-1")}
+
+    def no_listing(*_: str) -> Any:
+        pytest.fail("the stand-in listed an account-region")
+
+    with resource_explorer(
+        no_listing, HUB, "us-east-1", indexes, everywhere=lambda: every_eks_cluster(aws.url)
+    ) as explorer:
         _botocore_reads(explorer, clusters)
 
 

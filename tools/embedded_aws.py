@@ -6,6 +6,7 @@ A dev/test tool only; kcm itself never imports it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,14 @@ def _listens(pid: int, port: int) -> bool | None:
 
 
 @contextlib.contextmanager
-def embedded_aws(log: Path | None = None, *, quick_eks: bool = False) -> Iterator[str]:
+def embedded_aws(
+    log: Path | None = None, *, quick_eks: bool = False, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """Start moto_server, yield its URL, stop it; the caller points AWS_ENDPOINT_URL at the URL.
 
     `quick_eks` serves moto's EKS without re-reading botocore's partition list on every CreateCluster
-    (moto builds a new boto3 Session to check each role ARN: ~0.1 s a cluster); same answers.
+    (moto builds a new boto3 Session to check each role ARN: ~0.1 s a cluster); same answers, and one
+    more path, EKS_CLUSTERS (`every_eks_cluster`). `settings`: moto's own (MOTO_...) for this server.
     """
     sink: Any = log.open("wb") if log else subprocess.DEVNULL
     try:
@@ -65,7 +69,7 @@ def embedded_aws(log: Path | None = None, *, quick_eks: bool = False) -> Iterato
                 [*command, "-H", "127.0.0.1", "-p", str(port)],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"},
+                env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false", **(settings or {})},
             )
             try:
                 if _started(process, url, port):
@@ -110,11 +114,41 @@ def reset(url: str) -> None:
         pass
 
 
+EKS_CLUSTERS = "/moto-api/kcm/eks-clusters"  # served by the quick_eks server only
+
+
+def every_eks_cluster(url: str) -> list[tuple[str, str, str]]:
+    """(account, region, name) of every EKS cluster the quick_eks server at `url` holds, in one request:
+    for a stand-in that answers for a whole organisation (20,000 ListClusters would take minutes)."""
+    with urllib.request.urlopen(f"{url}{EKS_CLUSTERS}", timeout=30) as answer:  # noqa: S310 (loopback)
+        return [(account, region, name) for account, region, name in json.load(answer)]
+
+
+def _with_cluster_list(app: Any) -> Any:
+    """moto's WSGI app, and EKS_CLUSTERS read from its EKS backends (read-only)."""
+    from moto.eks.models import eks_backends
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != EKS_CLUSTERS:
+            return app(environ, start_response)
+        found = sorted(
+            [account, region, name]
+            for account, region, backend in list(eks_backends.iter_backends())
+            for name in list(backend.clusters)
+        )
+        body = json.dumps(found).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return serve
+
+
 def _quick_eks_server() -> None:
-    """moto_server (same argv) with the partition list of moto's EKS role-ARN check read once."""
+    """moto_server (same argv) with the partition list of moto's EKS role-ARN check read once, and
+    EKS_CLUSTERS."""
     import boto3
+    from moto import server
     from moto.eks import utils
-    from moto.server import main
 
     partitions = boto3.Session().get_available_partitions()
 
@@ -123,7 +157,13 @@ def _quick_eks_server() -> None:
             return list(partitions)
 
     utils.Session = _Partitions  # type: ignore[assignment,misc]
-    main(sys.argv[1:])
+    serve = server.run_simple
+
+    def run_simple(host: str, port: int, app: Any, **options: Any) -> None:
+        serve(host, port, _with_cluster_list(app), **options)
+
+    server.run_simple = run_simple  # type: ignore[assignment]
+    server.main(sys.argv[1:])
 
 
 if __name__ == "__main__":
