@@ -129,6 +129,7 @@ def resource_explorer(
         accounts = body.get("AccountIdList")
         if not isinstance(accounts, list) or not 1 <= len(accounts) <= 10:
             raise _Refusal(400, "ValidationException", "AccountIdList must hold 1 to 10 account IDs")
+        asked = set(accounts)
         found = [
             {
                 "AccountId": account,
@@ -136,8 +137,9 @@ def resource_explorer(
                 "Arn": state.index_arn(account, r),
                 "Type": state.index_type(account, r),
             }
-            for account, r in sorted(state.indexes)
-            if account in accounts
+            for account, r in sorted(
+                pair for pair in state.indexes if pair[0] in asked
+            )  # 20,000 in the bench
         ]
         return paged(found, "Indexes", body, 10)
 
