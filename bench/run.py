@@ -1,14 +1,16 @@
 """`make bench`: kcm side by side with kubectl and the AWS CLI; writes bench/results.md.
 
-Seven parts, each run alone with `.venv/bin/python bench/run.py startup`, `... daily`, `... add`,
-`... bigfile`, `... sync`, `... org` or `... token` (no argument: all, which is what `make bench`
-does); a part not run keeps its section of results.md as it was.
+Eight parts, each run alone with `.venv/bin/python bench/run.py startup`, `... daily`, `... add`,
+`... bigfile`, `... sync`, `... org`, `... scale` or `... token` (no argument: all, which is what
+`make bench` does); a part not run keeps its section of results.md as it was.
 - startup: `kcm list`, `use`, `--help` vs kubectl's, on a small kubeconfig (startup_bench.py).
 - daily: `kcm current`, `__complete use`, `use -` vs kubectl's, on 10 and 1,000 clusters (daily_bench.py).
 - bigfile: add, use, rm and a no-op sync on 1,000 and 5,000 clusters vs kubectl (bigfile_bench.py).
 - add: `kcm add` vs `kubectl config set-context` and `aws eks update-kubeconfig` (this file).
 - sync: `kcm sync` vs a loop of `aws eks update-kubeconfig`, and at organisation scale (sync_bench.py).
 - org: 2,000 clusters in 200 accounts x 4 regions, `--concurrency` swept 1..64 (org_bench.py).
+- scale: 1,000 accounts x every enabled region through `--org-role`, first, second and a changed sync,
+  and `--discovery resource-explorer` (scale_bench.py).
 - token: `kcm token`, warm and cold, vs `aws eks get-token` (token_bench.py).
 
 Every number in results.md is measured here: wall clock of the whole process, each run on a fresh copy of
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bigfile_bench  # noqa: E402 (found through the sys.path entries above)
 import daily_bench  # noqa: E402
 import org_bench  # noqa: E402
+import scale_bench  # noqa: E402
 import startup_bench  # noqa: E402
 import sync_bench  # noqa: E402
 import token_bench  # noqa: E402
@@ -318,6 +321,11 @@ def bench_org(work: Path) -> str:
     return org_bench.run(work / "org", executable("aws", BIN), executable("kcm", BIN))
 
 
+def bench_scale(work: Path) -> str:
+    """The `scale` part (scale_bench.py): its markdown section."""
+    return scale_bench.run(work / "scale", executable("kcm", BIN), executable("aws", BIN))
+
+
 def bench_token(work: Path) -> str:
     """The `token` part (token_bench.py): its markdown section."""
     folder = work / "token"
@@ -332,6 +340,7 @@ PARTS: dict[str, Callable[[Path], str]] = {
     "bigfile": bench_bigfile,
     "sync": bench_sync,
     "org": bench_org,
+    "scale": bench_scale,
     "token": bench_token,
 }
 _MARK = "<!-- part: {} (written by bench/run.py; a run of other parts keeps it) -->"
@@ -352,7 +361,7 @@ def compose(sections: Mapping[str, str]) -> str:
         "Written by `make bench` (`bench/run.py`); every number below is measured by that run, on the",
         "machine its part lists. Reproduce: `make bench` (all parts), or one part alone with",
         "`.venv/bin/python bench/run.py startup`, `... daily`, `... add`, `... bigfile`, `... sync`,",
-        "`... org` or `... token`",
+        "`... org`, `... scale` or `... token`",
         "(the other parts' sections are kept as they were).",
         "",
     ]
