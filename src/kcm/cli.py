@@ -57,8 +57,7 @@ def _main(
 
 
 def _choose(where: str, names: list[str]) -> str:
-    if not sys.stdin.isatty():
-        raise KcmError(f"{len(names)} clusters in {where}, name one: {', '.join(names)}")
+    """Which of `names` to add, asked on the terminal (off one, kcm.commands.add says to name one)."""
     for number, name in enumerate(names, 1):
         print(f"  {number}) {name}", file=sys.stderr)
     picked: int = typer.prompt("Cluster", type=int, err=True)
@@ -102,18 +101,7 @@ def add(
         dry_run=dry_run,
         exec_plugin=token_helper or "aws",
     )
-    result = command.run(options, choose=_choose, warn=output.warn)
-    if dry_run:
-        output.out(result.text)  # what `aws eks update-kubeconfig --dry-run` prints
-        for line in output.plan_lines(result.plan):
-            print(line, file=sys.stderr)  # and the plan, as every --dry-run shows it
-        return
-    verb = "Updated context {0} in {1}" if result.updated else "Added new context {0} to {1}"
-    output.out(verb.format(result.context, result.path))
-    if verbose:
-        output.out("Entries:\n\n")
-        for entry in (result.entries.context, result.entries.user, result.entries.cluster):
-            output.out(output.entry_yaml(entry) + "\n")
+    command.report(options, verbose=verbose, choose=_choose if sys.stdin.isatty() else None)
 
 
 # The sync scope and naming options, shared by `kcm sync` and `kcm diff`.
