@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from kcm import aws as aws_boundary
 from kcm import cache, eks, prefetch, store
 from kcm.cli import app
+from tests import aws_cli
 from tests.apiserver import running
 from tests.conftest import VENV_BIN, Aws
 
@@ -178,24 +179,9 @@ def test_entries_match_the_aws_cli_for_the_same_profile(
         role_profiles().replace("[default]\n", "[default]\ncli_follow_urlparam = false\n")
     )
     env["AWS_CONFIG_FILE"] = str(tmp_path / "cli.cfg")
-    subprocess.run(
-        [
-            str(VENV_BIN / "aws"),
-            "eks",
-            "update-kubeconfig",
-            "--name",
-            "batch",
-            "--region",
-            "us-west-2",
-            "--profile",
-            "team-b",
-            "--kubeconfig",
-            str(theirs),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    batch = ["--name", "batch", "--region", "us-west-2", "--profile", "team-b", "--kubeconfig", str(theirs)]
+    done = aws_cli.run(["eks", "update-kubeconfig", *batch], env)
+    assert done.returncode == 0, done.stderr
     mine, cli = read(ours), read(theirs)
     arn = "arn:aws:eks:us-west-2:222222222222:cluster/batch"
     assert without_mark(by_name(mine, "clusters")[arn]["cluster"]) == by_name(cli, "clusters")[arn]["cluster"]
