@@ -7,7 +7,8 @@ environment, folder, arguments and standard streams, then does what the script d
 CLI reads (its configuration, credentials, HOME, the endpoint) it reads in the child, as a fresh
 `aws` reads it; tests/test_aws_cli.py checks the answers are a fresh `aws` process's, byte for byte.
 
-One server per test process, on a Unix socket in a private folder; it ends with the process.
+One server per test process, on a Unix socket in a private folder; it ends with the process, however
+that ends (it waits on a pipe only the test process holds), and removes the folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 AWS = str(Path(sys.executable).parent / "aws")
 _SERVER = r"""
-import importlib, json, os, socket, socketserver, sys, tempfile, traceback
+import importlib, json, os, socket, socketserver, sys, tempfile, threading, traceback
 sys.path.insert(0, os.path.dirname(sys.argv[2]))  # the script's folder, first, as for the aws script
 import awscli, awscli.clidriver  # what the aws script imports; the child runs what it runs
 
@@ -72,7 +73,17 @@ class Run(socketserver.StreamRequestHandler):
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
+def orphaned():  # the test process gone, however it went (its end of our stdin closed): end too
+    sys.stdin.buffer.read()
+    for path in (sys.argv[1], os.path.dirname(sys.argv[1])):
+        try:
+            os.rmdir(path) if path != sys.argv[1] else os.unlink(path)
+        except OSError:
+            pass
+    os._exit(0)
+
 with Server(sys.argv[1], Run) as server:
+    threading.Thread(target=orphaned, daemon=True).start()
     print("ready", flush=True)
     server.serve_forever()
 """
@@ -86,16 +97,17 @@ def _address() -> str:
             folder = tempfile.mkdtemp(prefix="kcm-aws-cli-")  # 0700
             address = os.path.join(folder, "socket")
             server = subprocess.Popen(
-                [sys.executable, "-P", "-c", _SERVER, address, AWS], stdout=subprocess.PIPE, text=True
+                [sys.executable, "-P", "-c", _SERVER, address, AWS],
+                stdin=subprocess.PIPE,  # its end of the test process: closed however that ends
+                stdout=subprocess.PIPE,
+                text=True,
             )
             assert server.stdout is not None and server.stdout.readline() == "ready\n"
 
             def stop() -> None:
-                server.kill()
-                server.wait()
-                for name in os.listdir(folder):
-                    os.unlink(os.path.join(folder, name))
-                os.rmdir(folder)
+                assert server.stdin is not None
+                server.stdin.close()
+                server.wait(timeout=30)
 
             atexit.register(stop)
             _state.update(pid=os.getpid(), address=address)
