@@ -173,6 +173,14 @@ Discovery = Annotated[
         "resource-explorer (one AWS Resource Explorer search; ListClusters where its index does not reach)."
     ),
 ]
+Full = Annotated[
+    bool | None,
+    typer.Option(
+        "--full",
+        help="List every account-region and describe every cluster, trusting nothing kcm remembers of "
+        "AWS (regions known to be empty, clusters described before); remember it all anew.",
+    ),
+]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
 TokenHelper = Annotated[
     str | None,
@@ -216,13 +224,22 @@ def sync(
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
     discovery: Discovery = None,
+    full: Full = None,
     kubeconfig: Kubeconfig = None,
+    clear_cache: Annotated[
+        bool, typer.Option("--clear-cache", help="Remove what kcm remembers of AWS first, then sync.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
     from kcm.commands import sync as command
 
-    flags = {**_sync_flags(locals()), "kubeconfig": kubeconfig, "dry-run": dry_run}
+    flags = {
+        **_sync_flags(locals()),
+        "kubeconfig": kubeconfig,
+        "clear-cache": clear_cache,
+        "dry-run": dry_run,
+    }
     code = command.report(flags, output_format)
     if code:
         raise typer.Exit(code)
@@ -249,6 +266,7 @@ def diff(
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
     discovery: Discovery = None,
+    full: Full = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",
     flatten: Flatten = False,
@@ -284,6 +302,8 @@ def diff(
             output.error(f"failed: {failure.scope}: {failure.message}")
         for conflict in result.plan.conflicts.values():
             output.error(f"failed: {conflict}")
+        for message in result.scan.warnings:  # a cache kcm could not use
+            output.warn(message)
     if output_format == "json":
         output.out(json.dumps(output.changes_json(plan, current, raw), indent=2))
     elif text:
