@@ -284,7 +284,7 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
 
 def _clear_cache(result: Scan) -> None:
     try:
-        removed = cache.remove(awscache.FOLDER, "regions")  # regions/: where kcm kept them before, by account alone
+        removed = cache.remove(awscache.FOLDER, "regions")  # regions/: kcm's before, by account alone
     except OSError as exc:
         raise WriteError(
             f"cannot remove kcm's AWS caches in {cache.folder()}: {exc.strerror or exc}"
