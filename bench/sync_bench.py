@@ -175,7 +175,8 @@ class Setup:
         self.accounts = accounts
         self.clusters = clusters
         self.env = {**clean_env(home), "AWS_ENDPOINT_URL": url}
-        self.regions_cache = home / "cache" / "kcm" / "regions"  # $XDG_CACHE_HOME/kcm/regions
+        # $XDG_CACHE_HOME/kcm/aws: regions, and since issue 20 listings and descriptions (kcm.awscache)
+        self.regions_cache = home / "cache" / "kcm" / "aws"
 
     @property
     def key_profiles(self) -> list[str]:
@@ -291,7 +292,7 @@ def run_sync(
         raise BenchError(f"{config} exists: every run writes a fresh kubeconfig")
     if variant.cold:
         shutil.rmtree(setup.regions_cache, ignore_errors=True)
-    elif not variant.regions and not any(setup.regions_cache.glob("*.json")):
+    elif not variant.regions and not any(setup.regions_cache.glob("*/*.json")):
         raise BenchError(f"{variant.label}: no regions cache in {setup.regions_cache} for a warm run")
     before = moto.count()
     finished = run_measured(variant.argv(kcm, config, as_json), setup.env, config.parent)

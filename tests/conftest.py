@@ -99,6 +99,16 @@ class Aws:
         cluster: dict[str, Any] = eks.describe_cluster(name=name)["cluster"]
         return cluster
 
+    def known_regions(self, account: str, regions: list[str]) -> None:
+        """The regions kcm remembers `account` has enabled, as a sync earlier in the day left them:
+        most tests need not ask ec2:DescribeRegions and list all 30-odd regions."""
+        from kcm import awscache, discovery
+
+        setup = discovery.Reach("the embedded AWS", profile=None).setup("aws")
+        remembered = awscache.Account(setup, account, full=False, warn=print)
+        remembered.remember_regions(regions)
+        remembered.save()
+
     def profiles(self, text: str, credentials: str = "") -> None:
         folder = self.home / ".aws"
         folder.mkdir(exist_ok=True)

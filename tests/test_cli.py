@@ -199,6 +199,7 @@ SYNC_ARGVS = [
     ["--adopt"],
     ["--discovery", "resource-explorer", "--org-role=Admin"],
     ["--discovery=list"],
+    ["--full", "--clear-cache", "--org-role", "Admin"],
 ]
 
 

@@ -181,7 +181,13 @@ def eks_cluster(found: dict[str, Any], name: str) -> EksCluster:
         status=found["status"],
         id=found.get("id"),
         outpost=_identified_by_id(found),
+        created=_iso(found.get("createdAt")),
     )
+
+
+def _iso(value: Any) -> str:
+    """botocore's datetime (or the string a stub gave) as ISO 8601 text; "" when absent."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
 def _identified_by_id(found: dict[str, Any]) -> bool:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import shutil
+import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,3 +53,75 @@ def put(kind: str, key: str, value: Any) -> None:
         store.write_atomic(path, json.dumps({"saved": time.time(), "value": value}), mode=0o600)
     except (OSError, KcmError):  # a full disk, a folder of another user, a FIFO in the way
         pass
+
+
+def now() -> float:
+    """The clock the AWS caches (kcm.awscache) read: a test moves it, no sleeps."""
+    return time.time()
+
+
+class Unusable(Exception):
+    """A cache file that is there but cannot be used: the message says why, in a few words."""
+
+
+def read(path: Path, limit: int = 64 << 20) -> Any:
+    """The JSON value of the cache file `path`; None when there is no such file."""
+    from kcm import folders, regular
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Unusable(f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Unusable(f"is {regular.kind_of(info.st_mode)}, not a cache file")
+    try:
+        folders.check(path.parent)
+    except OSError as exc:
+        raise Unusable(str(exc)) from None
+    data = folders.read_private(path, limit)
+    if data is None:
+        raise Unusable("cannot be read (another user's file?)")
+    try:
+        return json.loads(data)
+    except ValueError:  # UnicodeDecodeError is one
+        raise Unusable("is not JSON") from None
+
+
+def write(path: Path, value: Any) -> None:
+    """`value` as JSON in `path`, 0600 in 0700 folders, by a rename: never half a file. No fsync: a
+    cache file a crash left torn is read as unusable and written again. A cache that cannot be
+    written is no reason to fail the run."""
+    from kcm import folders
+
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        folders.private(path.parent, parents=2)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            os.fchmod(stream.fileno(), 0o600)  # whatever the umask took away
+            json.dump(value, stream, separators=(",", ":"))
+        try:
+            os.replace(temp, path)
+        except IsADirectoryError:  # an empty folder in the way goes; anything else in it stays
+            os.rmdir(path)
+            os.replace(temp, path)
+    except OSError:  # a full disk, a folder of another user, a directory in the way
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def remove(*kinds: str) -> list[Path]:
+    """Remove the cache folders of `kinds`; the ones that were there."""
+    removed = []
+    for kind in kinds:
+        path = folder() / kind
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        else:
+            continue
+        removed.append(path)
+    return removed

@@ -57,8 +57,7 @@ def _main(
 
 
 def _choose(where: str, names: list[str]) -> str:
-    if not sys.stdin.isatty():
-        raise KcmError(f"{len(names)} clusters in {where}, name one: {', '.join(names)}")
+    """Which of `names` to add, asked on the terminal (off one, kcm.commands.add says to name one)."""
     for number, name in enumerate(names, 1):
         print(f"  {number}) {name}", file=sys.stderr)
     picked: int = typer.prompt("Cluster", type=int, err=True)
@@ -102,18 +101,7 @@ def add(
         dry_run=dry_run,
         exec_plugin=token_helper or "aws",
     )
-    result = command.run(options, choose=_choose, warn=output.warn)
-    if dry_run:
-        output.out(result.text)  # what `aws eks update-kubeconfig --dry-run` prints
-        for line in output.plan_lines(result.plan):
-            print(line, file=sys.stderr)  # and the plan, as every --dry-run shows it
-        return
-    verb = "Updated context {0} in {1}" if result.updated else "Added new context {0} to {1}"
-    output.out(verb.format(result.context, result.path))
-    if verbose:
-        output.out("Entries:\n\n")
-        for entry in (result.entries.context, result.entries.user, result.entries.cluster):
-            output.out(output.entry_yaml(entry) + "\n")
+    command.report(options, verbose=verbose, choose=_choose if sys.stdin.isatty() else None)
 
 
 # The sync scope and naming options, shared by `kcm sync` and `kcm diff`.
@@ -185,6 +173,14 @@ Discovery = Annotated[
         "resource-explorer (one AWS Resource Explorer search; ListClusters where its index does not reach)."
     ),
 ]
+Full = Annotated[
+    bool | None,
+    typer.Option(
+        "--full",
+        help="List every account-region and describe every cluster, trusting nothing kcm remembers of "
+        "AWS (regions known to be empty, clusters described before); remember it all anew.",
+    ),
+]
 Kubeconfig = Annotated[str | None, typer.Option(help="The kubeconfig file (default: KUBECONFIG).")]
 TokenHelper = Annotated[
     str | None,
@@ -228,13 +224,22 @@ def sync(
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
     discovery: Discovery = None,
+    full: Full = None,
     kubeconfig: Kubeconfig = None,
+    clear_cache: Annotated[
+        bool, typer.Option("--clear-cache", help="Remove what kcm remembers of AWS first, then sync.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
     from kcm.commands import sync as command
 
-    flags = {**_sync_flags(locals()), "kubeconfig": kubeconfig, "dry-run": dry_run}
+    flags = {
+        **_sync_flags(locals()),
+        "kubeconfig": kubeconfig,
+        "clear-cache": clear_cache,
+        "dry-run": dry_run,
+    }
     code = command.report(flags, output_format)
     if code:
         raise typer.Exit(code)
@@ -261,6 +266,7 @@ def diff(
     exclude: Exclude = None,
     include_removed: IncludeRemoved = None,
     discovery: Discovery = None,
+    full: Full = None,
     kubeconfig: Kubeconfig = None,
     on_conflict: OnConflict = "fail",
     flatten: Flatten = False,
@@ -296,6 +302,8 @@ def diff(
             output.error(f"failed: {failure.scope}: {failure.message}")
         for conflict in result.plan.conflicts.values():
             output.error(f"failed: {conflict}")
+        for message in result.scan.warnings:  # a cache kcm could not use
+            output.warn(message)
     if output_format == "json":
         output.out(json.dumps(output.changes_json(plan, current, raw), indent=2))
     elif text:

@@ -13,6 +13,8 @@ every signing).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import threading
 from collections import Counter
@@ -59,6 +61,9 @@ _CREDENTIAL_SETTINGS = frozenset(
         "sso_account_id", "sso_role_name", "region", "output",
     }
 )  # fmt: skip
+# The services whose answers kcm.awscache keeps: their endpoints tell two AWS setups apart.
+_REMEMBERED = ("sts", "organizations", "ec2", "eks")
+_IGNORE_ENDPOINTS = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 _LOCK = threading.Lock()
 _LOADER: _Loader | None = None
 # kcm's own EC2 model: DescribeRegions, the one EC2 call it makes, and only the fields it reads. Found
@@ -198,6 +203,7 @@ class Shared:
     eks: dict[tuple[tuple[str, str], ...], tuple[botocore.session.Session, _Lent, dict[str, Any]]] = field(
         default_factory=dict
     )
+    setups: dict[tuple[int, str], str] = field(default_factory=dict)  # Reach.setup, per session
 
     def count(self, model: Any, **_: Any) -> None:
         """A botocore before-call handler: one more call of that operation."""
@@ -230,6 +236,9 @@ class Reach:
         self._clients: dict[tuple[str, str], Any] = {}
         self._shared: Shared = base._shared if base else (shared or Shared())
         self._resolved: botocore.credentials.Credentials | None = None
+        self._base = base
+        self._waiting = False  # a role not assumed yet: `enter` assumes it
+        self._entering = threading.Lock()
         # What shapes a client (endpoints, FIPS, CA bundle...): reaches that agree share EKS clients.
         scoped = self._session.get_scoped_config()
         self._settings = tuple(
@@ -254,6 +263,7 @@ class Reach:
         """A client for `service` in `region`; kept for reuse unless `keep` is False (a client holds
         about half a megabyte)."""
         key = (service, region or self.home_region)
+        self._check_entered()
         with _LOCK:
             if key in self._clients:
                 return self._clients[key]
@@ -281,7 +291,12 @@ class Reach:
                 clients[region].meta.events.register("before-call", self._count)
             return clients[region], lent
 
+    def _check_entered(self) -> None:
+        if self._waiting:  # its session's own credentials are the base's: never act with them here
+            raise AssertionError(f"{self.label}: used before enter()")
+
     def _own_credentials(self) -> botocore.credentials.Credentials:
+        self._check_entered()
         if self._resolved is None:
             if self._credentials:
                 self._resolved = botocore.credentials.Credentials(
@@ -317,14 +332,53 @@ class Reach:
             raise self.fail(exc, "cannot find its account") from None
         return Identity(account=found["Account"], arn=found["Arn"])
 
-    def assume(self, role_arn: str) -> Reach:
-        """The same base identity, acting through `role_arn` (`--role` in the written entries)."""
-        credentials = aws.assume_role(
-            self.client("sts"), role_arn, session_name="kcm-sync", profile=self.profile, region=None
-        )
-        return Reach(
-            f"role {role_arn}", profile=self.profile, role_arn=role_arn, credentials=credentials, base=self
-        )
+    def assume(self, role_arn: str, *, later: bool = False) -> Reach:
+        """The same base identity, acting through `role_arn` (`--role` in the written entries). With
+        `later`, the role is assumed by `enter`, when the run first needs a call in that account."""
+        reach = Reach(f"role {role_arn}", profile=self.profile, role_arn=role_arn, base=self)
+        reach._waiting = True
+        if not later:
+            reach.enter()
+        return reach
+
+    @property
+    def waiting(self) -> bool:
+        """A role made with `assume(later=True)` and not entered yet: no call made through it."""
+        return self._waiting
+
+    def enter(self) -> None:
+        """Assume the role of a reach made with `assume(later=True)`, once; nothing for any other."""
+        with self._entering:
+            if self._waiting and self._base is not None and self.role_arn is not None:
+                self._credentials = aws.assume_role(
+                    self._base.client("sts"),
+                    self.role_arn,
+                    session_name="kcm-sync",
+                    profile=self.profile,
+                    region=None,
+                )
+                self._waiting = False
+
+    def setup(self, partition: str) -> str:
+        """Which AWS this reach talks to, as a short key: the partition, and every setting that may
+        give STS, Organizations, EC2 or EKS (the services whose answers kcm remembers) an endpoint
+        of its own (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, the profile's endpoint_url and
+        its services section). Two setups never share what kcm remembers of AWS (kcm.awscache)."""
+        known = (id(self._session), partition)
+        if known in self._shared.setups:  # the reaches of --org-role share their base's session
+            return self._shared.setups[known]
+        scoped = self._session.get_scoped_config()
+        section = self._session.full_config.get("services", {}).get(scoped.get("services"), {})
+        variables = ["AWS_ENDPOINT_URL", *(f"AWS_ENDPOINT_URL_{name.upper()}" for name in _REMEMBERED)]
+        facts = {
+            "partition": partition,
+            "profile": {key: scoped.get(key) for key in ("endpoint_url", "ignore_configured_endpoint_urls")},
+            "services": {name: section.get(name) for name in _REMEMBERED if name in section},
+            "environment": {name: os.environ.get(name) for name in [*variables, _IGNORE_ENDPOINTS]},
+        }
+        digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+        self._shared.setups[known] = key = f"{partition}-{digest[:16]}"
+        return key
 
     def organization_accounts(self) -> list[tuple[str, str]]:
         """(id, name) of every ACTIVE account of the organisation, all pages."""

@@ -28,6 +28,7 @@ class EksCluster:
     status: str
     id: str | None = None
     outpost: bool = False  # an Outposts local cluster: get-token names it by `id`
+    created: str = ""  # createdAt, ISO 8601: a cluster deleted and made again under its name differs
 
     @property
     def region(self) -> str:

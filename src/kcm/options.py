@@ -100,6 +100,7 @@ SCOPE = (
     Option("--exclude", kind="list", default=(), setting=True),
     Option("--include-removed", kind="flag"),  # unset: None, as typer leaves it
     Option("--discovery", values=("list", "resource-explorer"), default="list", setting=True),
+    Option("--full", kind="flag"),  # unset: None, as typer leaves it
 )
 # One cluster, as `kcm add` names it (`aws eks update-kubeconfig`'s options).
 _CLUSTER = (
@@ -137,6 +138,7 @@ COMMANDS: dict[str, Command] = {
         (
             *SCOPE,
             Option("--kubeconfig", values="file", setting=True),
+            Option("--clear-cache", kind="flag", default=False),
             DRY_RUN,
             _output("text", "json"),
         )

@@ -101,7 +101,9 @@ def sync_summary(result: SyncResult) -> None:
     failed = len(result.scan.failures) + len(result.plan.conflicts)
     summary = (
         f"{_count(len(result.rows), 'cluster')} in {_count(result.scan.accounts, 'account')}, "
-        f"{_count(len(result.scan.scanned), 'account-region')} scanned: "
+        f"{_count(len(result.scan.scanned), 'account-region')} scanned"
+        + (f", {len(result.scan.skipped)} skipped as known empty" if result.scan.skipped else "")
+        + ": "
         + ", ".join(f"{count} {status}" for status, count in counts.items())
         + f", {len(result.pruned)} pruned, {failed} failed"
     )

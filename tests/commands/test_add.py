@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ from typer.testing import CliRunner
 
 from kcm.cli import app
 from tests.conftest import Aws
+from tests.terminal import Terminal
 
 HAND_WRITTEN = """# My clusters — edited by hand, please keep this comment
 apiVersion: v1
@@ -207,3 +212,38 @@ def test_no_credentials_or_tokens_are_written(prod: object, aws: Aws, tmp_path: 
     text = config.read_text()
     for secret in ("AKIDKCM", "s3cr3t", "testing", "aws_secret_access_key", "token:"):
         assert secret not in text
+
+
+def test_add_runs_without_typer(aws: Aws, tmp_path: Path) -> None:
+    """`kcm add` in a loop, as `aws eks update-kubeconfig` is run: kcm's front door runs it without
+    typer (nor its pydantic); the AWS SDK is its work."""
+    aws.cluster("prod")
+    config = tmp_path / "config"
+    probe = (
+        "import sys\n"
+        "from kcm import main\n"
+        f"assert main.fast(['add', 'prod', '--kubeconfig', {str(config)!r}, '--alias', 'p']) == 0\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('typer', 'click', 'pydantic', 'rich'))\n"
+        "print(heavy, file=sys.stderr)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Added new context p to {config}\n"
+    assert yaml.safe_load(config.read_text())["current-context"] == "p"
+
+
+def test_on_a_terminal_without_a_name_it_asks_which_cluster(aws: Aws, tmp_path: Path) -> None:
+    aws.cluster("b-cluster")
+    aws.cluster("a-cluster")
+    config = tmp_path / "config"
+    with Terminal("add", "--kubeconfig", str(config), env={**os.environ, "TERM": "xterm"}) as term:
+        deadline = time.monotonic() + 20
+        while b"Cluster:" not in term.screen_bytes and time.monotonic() < deadline:
+            term._pump(0.05)
+        assert b"  1) a-cluster\r\n  2) b-cluster\r\n" in term.screen_bytes
+        term.press("2\r")
+        assert term.finish() == 0
+    assert term.stdout.startswith("Added new context arn:aws:eks:us-east-1:123456789012:cluster/b-cluster")
+    assert yaml.safe_load(config.read_text())["current-context"].endswith("cluster/b-cluster")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import aws_cli
 from tests.conftest import VENV_BIN, Aws, pointed_at, reset
 
 AWS_WRITTEN = """apiVersion: v1
@@ -146,13 +147,16 @@ CASES: dict[str, Case] = {
 
 
 def _run(tool: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = (
-        [str(VENV_BIN / "aws"), "eks", "update-kubeconfig"]
-        if tool == "aws"
-        else [str(VENV_BIN / "kcm"), "add"]
-    )
+    """`aws eks update-kubeconfig ARGS` (the real CLI, served: tests/aws_cli.py) or `kcm add ARGS`."""
+    if tool == "aws":
+        return aws_cli.run(["eks", "update-kubeconfig", *args], env)
     return subprocess.run(
-        [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [str(VENV_BIN / "kcm"), "add", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -225,12 +229,8 @@ def seeded_world(aws_server: str, tmp_path_factory: pytest.TempPathFactory) -> s
         "AWS_EC2_METADATA_DISABLED": "true",
         **{key.upper(): value for key, value in keys.items()},
     }
-    subprocess.run(
-        [str(VENV_BIN / "aws"), "eks", "update-kubeconfig", "--name", "prod", "--kubeconfig", str(seeded)],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    done = aws_cli.run(["eks", "update-kubeconfig", "--name", "prod", "--kubeconfig", str(seeded)], env)
+    assert done.returncode == 0, done.stderr
     return seeded.read_text()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests import aws_cli
 from tests.commands.test_sync import by_name, kcm, read, role_profiles, sync
 from tests.commands.test_sync import org as org  # the fixture: the clusters of test_sync's LAYOUT
 from tests.conftest import ROOT, VENV_BIN, Aws
@@ -42,12 +43,8 @@ def update_kubeconfig(config: Path, tmp_path: Path, *args: str) -> None:
     cli_config = tmp_path / "cli.cfg"
     cli_config.write_text(role_profiles().replace("[default]\n", "[default]\ncli_follow_urlparam = false\n"))
     env["AWS_CONFIG_FILE"] = str(cli_config)
-    subprocess.run(
-        [str(VENV_BIN / "aws"), "eks", "update-kubeconfig", "--kubeconfig", str(config), *args],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    done = aws_cli.run(["eks", "update-kubeconfig", "--kubeconfig", str(config), *args], env)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ def org(aws: Aws) -> Org:
         accounts[name] = status["AccountId"]
     clusters: dict[tuple[str, str], list[str]] = {}
     for name, account in accounts.items():
-        cache.put("regions", account, REGIONS)  # as a previous run of the day left them
+        aws.known_regions(account, REGIONS)  # as a previous run of the day left them
         for region in REGIONS:
             names = [f"{name}-{region}"] + (
                 ["payments-extra"] if (name, region) == ("payments", "us-east-1") else []
@@ -103,11 +104,14 @@ RE = ("--discovery", "resource-explorer")
 
 # ---- found through Search ------------------------------------------------------------------------------
 def test_one_search_finds_every_cluster_and_no_covered_region_is_listed(
-    org: Org, explorer: Explorer, tmp_path: Path
+    aws: Aws, org: Org, explorer: Explorer, tmp_path: Path
 ) -> None:
     listed, searched = tmp_path / "listed", tmp_path / "searched"
     code, by_list, err = sync(listed)
     assert code == 0, err
+    shutil.rmtree(cache.folder() / "aws")  # the clusters described by the listing sync: forgotten
+    for account in org.accounts.values():
+        aws.known_regions(account, REGIONS)
     code, by_search, err = sync(searched, *RE)
     assert code == 0, err
     assert searched.read_text() == listed.read_text(), "the same entries, however they were found"
@@ -115,6 +119,9 @@ def test_one_search_finds_every_cluster_and_no_covered_region_is_listed(
     assert by_list["api_calls"]["eks:ListClusters"] == 6
     assert "eks:ListClusters" not in by_search["api_calls"]
     assert by_search["api_calls"]["eks:DescribeCluster"] == by_list["api_calls"]["eks:DescribeCluster"] == 7
+    code, again, err = sync(searched, *RE)
+    assert code == 0 and names(again) == org.contexts(), err
+    assert not {"eks:ListClusters", "eks:DescribeCluster"} & set(again["api_calls"]), "all remembered"
     assert explorer_calls(by_search) == {
         "ListIndexes": 1,
         "Search": math.ceil(org.count / explorer.page),

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kcm import cache, sso, store
+from kcm import sso, store
 from kcm.cli import app
 from tests.apiserver import caller
 from tests.conftest import VENV_BIN, Aws
@@ -67,7 +67,7 @@ def read(path: Path) -> dict[str, Any]:
 def portal(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portal]:
     aws.profiles(CONFIG)
     for account in ACCOUNTS:
-        cache.put("regions", account, ["eu-west-1", "us-east-1"])
+        aws.known_regions(account, ["eu-west-1", "us-east-1"])
     for name, region, account in CLUSTERS:
         aws.cluster(name, region, account)
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from kcm import aws as aws_boundary
 from kcm import cache, eks, prefetch, store
 from kcm.cli import app
+from tests import aws_cli
 from tests.apiserver import running
 from tests.conftest import VENV_BIN, Aws
 
@@ -70,7 +71,7 @@ ENABLED = ["ap-southeast-2", "eu-central-1", "eu-west-1", "us-east-1", "us-west-
 
 
 def forget_regions() -> None:
-    shutil.rmtree(cache.folder() / "regions", ignore_errors=True)
+    shutil.rmtree(cache.folder() / "aws", ignore_errors=True)
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def org(aws: Aws) -> dict[str, dict[str, Any]]:
     """The clusters of LAYOUT, created in their accounts; by ARN."""
     aws.profiles(role_profiles(), CREDENTIALS)
     for account in [*LAYOUT, "123456789012"]:
-        cache.put("regions", account, ENABLED)
+        aws.known_regions(account, ENABLED)
     clusters = {}
     for account, regions in LAYOUT.items():
         for region, names in regions.items():
@@ -178,24 +179,9 @@ def test_entries_match_the_aws_cli_for_the_same_profile(
         role_profiles().replace("[default]\n", "[default]\ncli_follow_urlparam = false\n")
     )
     env["AWS_CONFIG_FILE"] = str(tmp_path / "cli.cfg")
-    subprocess.run(
-        [
-            str(VENV_BIN / "aws"),
-            "eks",
-            "update-kubeconfig",
-            "--name",
-            "batch",
-            "--region",
-            "us-west-2",
-            "--profile",
-            "team-b",
-            "--kubeconfig",
-            str(theirs),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    batch = ["--name", "batch", "--region", "us-west-2", "--profile", "team-b", "--kubeconfig", str(theirs)]
+    done = aws_cli.run(["eks", "update-kubeconfig", *batch], env)
+    assert done.returncode == 0, done.stderr
     mine, cli = read(ours), read(theirs)
     arn = "arn:aws:eks:us-west-2:222222222222:cluster/batch"
     assert without_mark(by_name(mine, "clusters")[arn]["cluster"]) == by_name(cli, "clusters")[arn]["cluster"]
@@ -286,10 +272,10 @@ def test_diff_previews_a_sync_and_exits_as_git_diff(
     assert sync(config, "--all-accounts")[0] == 0
     before = config.read_text()
     assert kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config)) == (0, "", "")
-    new = aws.cluster("fresh", "eu-west-1", "222222222222")
+    new = aws.cluster("fresh", "us-west-2", "222222222222")  # where batch is: listed by every sync
     code, out, err = kcm("diff", "--dry-run", "--all-accounts", "--kubeconfig", str(config))
     assert code == 1, err
-    context = "fresh.eu-west-1.222222222222"
+    context = "fresh.us-west-2.222222222222"
     assert out.splitlines() == [
         f"+ context {context} (cluster {new['arn']}, user {new['arn']})",
         f"+ cluster {new['arn']}",
@@ -642,7 +628,7 @@ def test_regions_that_failed_are_listed_and_not_pruned(
 def test_a_region_with_more_clusters_than_one_page(aws: Aws, tmp_path: Path) -> None:
     """ListClusters returns at most 100 names a page (in EKS and in the embedded AWS): all pages count."""
     aws.profiles(BASE)
-    cache.put("regions", "123456789012", ["eu-west-1"])
+    aws.known_regions("123456789012", ["eu-west-1"])
     eks_client = aws.client("eks", "eu-west-1")
     names = [f"c{index:03d}" for index in range(101)]
     for name in names:

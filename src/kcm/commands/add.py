@@ -128,3 +128,24 @@ def run(options: AddOptions, choose: Chooser | None, warn: Callable[[str], None]
             current.new_text = text
     written = Entries(new.cluster, new.user, context)
     return AddResult(path, context["name"], updated, write, text, written, planned)
+
+
+def report(options: AddOptions, *, verbose: bool = False, choose: Chooser | None = None) -> None:
+    """`kcm add`, for the typer app and `kcm.main`'s door alike: run, then print what
+    `aws eks update-kubeconfig` prints (`--dry-run`: the merged file, and the plan on stderr)."""
+    import sys
+
+    from kcm import output
+
+    result = run(options, choose, output.warn)
+    if options.dry_run:
+        output.out(result.text)
+        for line in output.plan_lines(result.plan):
+            print(line, file=sys.stderr)
+        return
+    verb = "Updated context {0} in {1}" if result.updated else "Added new context {0} to {1}"
+    output.out(verb.format(result.context, result.path))
+    if verbose:
+        output.out("Entries:\n\n")
+        for entry in (result.entries.context, result.entries.user, result.entries.cluster):
+            output.out(output.entry_yaml(entry) + "\n")

@@ -2,8 +2,10 @@
 
 Each phase runs in one thread pool; a failure is recorded against its profile, account or region and
 never stops the rest. The minimum of calls: one identity call per profile (none with --org-role, whose
-accounts are known), regions from a day-old cache, one ListClusters per region, one DescribeCluster
-per cluster, whatever the number of roles that reach it.
+accounts are known), one ListClusters per region and one DescribeCluster per cluster, whatever the
+number of roles that reach it; and of those, only what kcm.awscache does not remember: regions, the
+organisation's accounts, regions known to be empty, clusters described before. With --org-role, the
+role is assumed only in accounts where this run makes a call.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kcm import aws, cache, discovery, explorer, sso
+from kcm import aws, awscache, cache, discovery, explorer, sso
 from kcm.discovery import Identity, Reach, Shared
 from kcm.eks import EksCluster
-from kcm.errors import AwsError, InputError
+from kcm.errors import AwsError, InputError, WriteError
 
 _ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")
 T = TypeVar("T")
 R = TypeVar("R")
 Progress = Callable[[str, int, int], None]
+Pair = tuple[str, str]  # (account, region)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class ScanOptions:
     write_profiles: bool = True  # a profile for each account and role reached that has none
     profile_template: str = sso.TEMPLATE
     discovery: str = "list"  # or "resource-explorer": kcm.explorer
+    full: bool = False  # trust nothing kcm.awscache remembers: list and describe everything
+    clear_cache: bool = False  # remove kcm.awscache's files first
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,12 @@ class Failure:
 @dataclass
 class Scan:
     found: list[Found] = field(default_factory=list)
-    scanned: set[tuple[str, str]] = field(default_factory=set)  # (account, region) listed in full
+    scanned: set[Pair] = field(default_factory=set)  # (account, region) listed in full
+    skipped: set[Pair] = field(default_factory=set)  # not listed: known to be empty (kcm.awscache)
     unseen: set[tuple[str, str, str]] = field(default_factory=set)  # listed, but not described
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     failed_profiles: set[str] = field(default_factory=set)  # their entries are never pruned this run
     accounts: int = 0
     shared: Shared = field(default_factory=Shared)
@@ -178,21 +185,24 @@ def _org_reaches(options: ScanOptions, pool: _Pool) -> tuple[list[tuple[Reach, I
     if not _ROLE_NAME.match(role):
         raise InputError(f"--org-role {role!r}: not an IAM role name (letters, digits and +=,.@_- ; a path/)")
     base_profile = options.profiles[0] if options.profiles else aws.effective_profile(None)
-    base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, shared=pool.result.shared)
+    result = pool.result
+    base = Reach(f"profile {base_profile or 'default'}", profile=base_profile, shared=result.shared)
     own = base.identity()
     partition = own.partition
-    accounts = base.organization_accounts()
-    names = dict(accounts)
-
-    def enter(account: tuple[str, str]) -> tuple[Reach, Identity]:
-        if account[0] == own.account:  # the account we are in already: no role to assume
-            return base, own
-        role_arn = f"arn:{partition}:iam::{account[0]}:role/{role}"
-        arn = f"arn:{partition}:sts::{account[0]}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
-        return base.assume(role_arn), Identity(account[0], arn)
-
-    reaches = pool.each("entering accounts", accounts, enter, lambda a: f"account {a[0]} ({a[1]})")
-    return [found for _, found in reaches], names
+    setup = base.setup(partition)
+    accounts = awscache.organization(setup, own.account, full=options.full, warn=result.warnings.append)
+    if accounts is None:
+        accounts = base.organization_accounts()
+        awscache.remember_organization(setup, own.account, accounts)
+    reaches = []
+    for account, _ in accounts:
+        if account == own.account:  # the account we are in already: no role to assume
+            reaches.append((base, own))
+            continue
+        role_arn = f"arn:{partition}:iam::{account}:role/{role}"
+        arn = f"arn:{partition}:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/kcm-sync"
+        reaches.append((base.assume(role_arn, later=True), Identity(account, arn)))  # entered when needed
+    return reaches, dict(accounts)
 
 
 def _preference(patterns: tuple[str, ...], role: str) -> int:
@@ -239,6 +249,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
     if options.discovery not in explorer.MODES:
         raise InputError(f"--discovery {options.discovery!r}: choose list or resource-explorer")
     result = Scan()
+    if options.clear_cache:
+        _clear_cache(result)
     pool = _Pool(options.concurrency, result, progress)
     try:
         org_names: dict[str, str] = {}
@@ -268,6 +280,17 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> Scan:
     finally:
         pool.executor.shutdown(wait=True, cancel_futures=True)
     return result
+
+
+def _clear_cache(result: Scan) -> None:
+    try:
+        removed = cache.remove(awscache.FOLDER, "regions")  # regions/: kcm's before, by account alone
+    except OSError as exc:
+        raise WriteError(
+            f"cannot remove kcm's AWS caches in {cache.folder()}: {exc.strerror or exc}"
+        ) from None
+    where = ", ".join(str(path) for path in removed)
+    result.notes.append(f"removed kcm's AWS caches ({where})" if removed else "no AWS cache to remove")
 
 
 def _sessions(options: ScanOptions) -> list[sso.Session]:
@@ -378,17 +401,6 @@ def _profile_for(
     return name
 
 
-def _regions(options: ScanOptions, reach: Reach, identity: Identity) -> list[str]:
-    if options.regions:
-        return sorted(set(options.regions))
-    cached = cache.get("regions", identity.account, cache.DAY)
-    if isinstance(cached, list) and all(isinstance(item, str) for item in cached):
-        return cached
-    regions = reach.enabled_regions(identity.partition)
-    cache.put("regions", identity.account, regions)
-    return regions
-
-
 def _discovered(
     options: ScanOptions,
     pool: _Pool,
@@ -415,28 +427,51 @@ def _clusters(
 ) -> None:
     result = pool.result
     first = {account: items[0] for account, items in chosen.items()}
-    regions = pool.each(
-        "enabled regions",
-        sorted(first),
-        lambda account: _regions(options, *first[account]),
-        lambda a: f"account {a}",
-    )
-    pairs = [(account, region) for account, names in regions for region in names]
+    memory = {
+        account: awscache.Account(
+            reach.setup(identity.partition), account, full=options.full, warn=result.warnings.append
+        )
+        for account, (reach, identity) in first.items()
+    }
+    doors = _Doors(pool, first, org_names)
+    regions = _enabled_regions(options, pool, first, memory, doors)
+    pairs = [(account, region) for account, names in regions.items() for region in names]
     known = _discovered(options, pool, first, pairs)
+    to_list, result.skipped = _to_list(pairs, known, memory)
+    describing_only = {  # covered by the index, with a cluster not remembered: a call in that account
+        account
+        for (account, region), names in known.items()
+        if any(memory[account].description(region, name) is None for name in names)
+    }
+    doors.enter(sorted({account for account, _ in to_list} | describing_only))
+    result.accounts -= len(doors.failed)
+    visited = [pair for pair in pairs if pair not in result.skipped and pair[0] not in doors.failed]
 
     describing: list[tuple[tuple[str, str, str], Future[EksCluster]]] = []
     lock = threading.Lock()
 
-    def listing(pair: tuple[str, str]) -> list[str]:
+    def listing(pair: Pair) -> list[str]:
         """List a region, and start describing its clusters at once: no wait for the other regions."""
-        reach = first[pair[0]][0]
-        names = known[pair] if pair in known else reach.cluster_names(pair[1])
+        account, region = pair
+        reach, remembered = first[account][0], memory[account]
+        if pair in known:
+            names = known[pair]
+            remembered.keep_only(region, names)
+        else:
+            names = reach.cluster_names(region)
+            remembered.listed(region, names)
         with lock:
             for name in names:
-                describing.append(((*pair, name), pool.executor.submit(reach.describe, name, pair[1])))
+                cached = remembered.description(region, name)
+                work = (
+                    _done(cached)
+                    if cached
+                    else pool.executor.submit(_describe, reach, remembered, name, region)
+                )
+                describing.append(((*pair, name), work))
         return names
 
-    listed = pool.each("listing clusters", pairs, listing, lambda p: f"account {p[0]} region {p[1]}")
+    listed = pool.each("listing clusters", visited, listing, lambda p: f"account {p[0]} region {p[1]}")
     result.scanned = {pair for pair, _ in listed}
     wanted = [(account, region, name) for (account, region), names in listed for name in names]
     order = {key: position for position, key in enumerate(wanted)}
@@ -444,6 +479,8 @@ def _clusters(
     described = pool.collect(
         "describing clusters", describing, lambda k: f"cluster {k[2]} (account {k[0]} region {k[1]})"
     )
+    for remembered in memory.values():
+        remembered.save()
     clusters: list[tuple[str, EksCluster]] = []
     seen = {key for key, _ in described}
     result.unseen = {key for key in wanted if key not in seen}
@@ -476,3 +513,76 @@ def _clusters(
                     identity.role,
                 )
             )
+
+
+class _Doors:
+    """The way into each account, opened when the run first needs a call there: with --org-role, one
+    AssumeRole per account that needs one (a failure is the account's, once); a reach that is
+    already in (a profile's, an SSO role's) needs nothing."""
+
+    def __init__(self, pool: _Pool, first: dict[str, tuple[Reach, Identity]], names: dict[str, str]) -> None:
+        self.pool = pool
+        self.first = first
+        self.names = names
+        self.failed: set[str] = set()
+
+    def enter(self, accounts: list[str]) -> list[str]:
+        """The accounts of `accounts` that can be called now."""
+        waiting = [account for account in accounts if self.first[account][0].waiting]
+        if waiting:
+            entered = self.pool.each(
+                "entering accounts",
+                waiting,
+                lambda account: self.first[account][0].enter(),
+                lambda account: f"account {account} ({self.names.get(account, account)})",
+            )
+            self.failed |= set(waiting) - {account for account, _ in entered}
+        return [account for account in accounts if account not in self.failed]
+
+
+def _enabled_regions(
+    options: ScanOptions,
+    pool: _Pool,
+    first: dict[str, tuple[Reach, Identity]],
+    memory: dict[str, awscache.Account],
+    doors: _Doors,
+) -> dict[str, list[str]]:
+    """Per account, the regions to look in: --region's, else the enabled ones (remembered, or asked
+    with ec2:DescribeRegions)."""
+    if options.regions:
+        return {account: sorted(set(options.regions)) for account in first}
+    found = {account: memory[account].regions() for account in first}
+
+    def ask(account: str) -> list[str]:
+        reach, identity = first[account]
+        names = reach.enabled_regions(identity.partition)
+        memory[account].remember_regions(names)
+        return names
+
+    asking = doors.enter([account for account, names in found.items() if names is None])
+    found.update(pool.each("enabled regions", asking, ask, lambda a: f"account {a}"))
+    return {account: names for account, names in found.items() if names is not None}
+
+
+def _to_list(
+    pairs: list[Pair], known: dict[Pair, list[str]], memory: dict[str, awscache.Account]
+) -> tuple[list[Pair], set[Pair]]:
+    """Which account-regions to list with ListClusters: every one Resource Explorer did not cover,
+    except those whose last full listing found no cluster and is not due again (kcm.awscache); and
+    those left out, known to be empty."""
+    uncovered = [pair for pair in pairs if pair not in known]
+    skipped = {pair for pair in uncovered if memory[pair[0]].known_empty(pair[1])}
+    return [pair for pair in uncovered if pair not in skipped], skipped
+
+
+def _describe(reach: Reach, remembered: awscache.Account, name: str, region: str) -> EksCluster:
+    cluster = reach.describe(name, region)
+    remembered.described(region, cluster)
+    return cluster
+
+
+def _done(value: T) -> Future[T]:
+    """A future already holding `value`: a description remembered, in line with those being made."""
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future

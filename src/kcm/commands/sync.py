@@ -207,6 +207,8 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
             write_profiles=pick("write-profiles"),
             profile_template=pick("profile-template") or sso.TEMPLATE,
             discovery=pick("discovery"),
+            full=bool(flags.get("full")),
+            clear_cache=bool(flags.get("clear-cache")),
         ),
         alias_template=pick("alias-template"),
         prune=pick("prune"),
@@ -301,7 +303,7 @@ def run(
         name = planned.contexts.get(name, name)  # a context the user renamed keeps its name
         rows.append(Row(name, item, _status(planned, name, entries)))
     pruned = [c.name for c in planned.changes if c.kind == "remove" and c.section == "contexts"]
-    warnings = []
+    warnings = list(found.warnings)
     if planned.current_context == "":
         warnings.append(
             "current-context pointed at a pruned context; it is now unset "
@@ -395,5 +397,6 @@ def as_json(result: SyncResult) -> dict[str, Any]:
         "warnings": result.warnings,
         "accounts": result.scan.accounts,
         "regions_scanned": len(result.scan.scanned),
+        "regions_skipped": len(result.scan.skipped),
         "api_calls": dict(sorted(result.scan.calls.items())),
     }
