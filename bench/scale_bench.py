@@ -120,6 +120,8 @@ class Run:
     others: int  # contexts for clusters not in the organisation
     notes: tuple[str, ...]
     config: Path
+    scanned: int  # account-regions seen in full (listed, or covered by the index)
+    skipped: int | None  # account-regions skipped as known empty (None: a kcm that reports none)
 
     def eks(self) -> int:
         return sum(n for name, n in self.calls.items() if name.startswith("eks:"))
@@ -268,6 +270,8 @@ class Bench:
             others=len(arns - expected),
             notes=tuple(data["notes"]),
             config=config,
+            scanned=int(data["regions_scanned"]),
+            skipped=int(data["regions_skipped"]) if "regions_skipped" in data else None,
         )
         log(f"scale: {label}: {run.seconds:.1f} s, {sum(run.calls.values())} calls {run.calls}")
         self.runs[key] = run
@@ -404,19 +408,22 @@ def scaled_calls(run: Run, accounts: int, target: int) -> dict[str, int]:
     return calls
 
 
-def estimate(calls: Mapping[str, int], cost: Costs, concurrency: int = 16) -> tuple[float, float, float]:
-    """Seconds: at this machine's measured per-call wall clock against the embedded AWS (calls other
-    than AssumeRole and ListAccounts at an EKS call's); kcm's own CPU at its measured CPU per call, a
-    floor wherever AWS is (one process, one core's worth under the GIL); and, for a round trip of
-    ASSUMED_LATENCY_MS, the waiting alone (`concurrency` calls in flight, ListAccounts' pages one after
-    the other)."""
+def priced(calls: Mapping[str, int], cost: Costs) -> tuple[float, float]:
+    """Seconds of kcm's wall clock and of its CPU for these calls at the measured per-call costs (calls
+    other than AssumeRole and ListAccounts at an EKS call's); the fixed cost not included."""
     pages = calls.get("organizations:ListAccounts", 0)
     assumed = calls.get("sts:AssumeRole", 0)
     other = sum(calls.values()) - pages - assumed
-    here = cost.fixed_s + (pages * cost.page_ms + assumed * cost.assume_ms + other * cost.eks_ms) / 1000
-    cpu = cost.fixed_cpu_s + (assumed * cost.assume_cpu_ms + (other + pages) * cost.eks_cpu_ms) / 1000
-    waiting = (pages + (sum(calls.values()) - pages) / concurrency) * ASSUMED_LATENCY_MS / 1000
-    return here, cpu, waiting
+    wall = (pages * cost.page_ms + assumed * cost.assume_ms + other * cost.eks_ms) / 1000
+    cpu = (assumed * cost.assume_cpu_ms + (other + pages) * cost.eks_cpu_ms) / 1000
+    return wall, cpu
+
+
+def waiting(calls: Mapping[str, int], concurrency: int = 16) -> float:
+    """Seconds spent waiting for a round trip of ASSUMED_LATENCY_MS: `concurrency` calls in flight,
+    ListAccounts' pages one after the other."""
+    pages = calls.get("organizations:ListAccounts", 0)
+    return (pages + (sum(calls.values()) - pages) / concurrency) * ASSUMED_LATENCY_MS / 1000
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -437,8 +444,10 @@ def _row(run: Run) -> str:
     moto_cpu = f"{run.moto_cpu:.1f}" if run.moto_cpu is not None else "-"
     rss = f"{run.rss_kb / 1024:.0f} MiB" if run.rss_kb else "-"
     extra = f" (+{run.others} others)" if run.others else ""
+    skipped = f"{run.skipped:,}" if run.skipped is not None else "-"
     return (
         f"| {run.label} | {run.seconds:.1f} | {run.cpu:.1f} | {moto_cpu} | {run.bench_cpu:.1f} | {rss} "
+        f"| {run.scanned:,} | {skipped} "
         f"| {run.requests:,} | {sum(run.calls.values()):,} | {run.eks():,} "
         f"| {run.found} of {run.expected}{extra} |"
     )
@@ -482,8 +491,7 @@ def section(
     calibration = [runs[key] for key in ("k-own", "k-one", "k-four")]
     kinds = sorted({name for run in steps for name in run.calls})
     first = runs["first"]
-    moto_share = [run.moto_cpu / run.seconds for run in steps if run.moto_cpu is not None]
-    kcm_share = [run.cpu / run.seconds for run in steps]
+    first_moto = f"{first.moto_cpu / first.seconds:.0%}" if first.moto_cpu is not None else "(not measured)"
     notes = [note for run in steps[3:] for note in run.notes if note.startswith("--discovery")]
     lines = [
         f"## kcm sync of {size.accounts:,} accounts x every enabled region (issue 20)",
@@ -508,9 +516,9 @@ def section(
             f"Reproduce: `.venv/bin/python bench/run.py scale` (it took {minutes:.0f} minutes here).",
         ),
         "",
-        "| step | wall s | kcm CPU s | moto CPU s | bench CPU s | peak RSS | HTTP requests to moto "
-        "| API calls | EKS calls | clusters written |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| step | wall s | kcm CPU s | moto CPU s | bench CPU s | peak RSS | account-regions scanned "
+        "| skipped as known empty | HTTP requests to moto | API calls | EKS calls | clusters written |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(_row(run) for run in steps),
         "",
         "API calls of each kind (`api_calls`; retries not included), per row:",
@@ -522,9 +530,9 @@ def section(
         *goals(runs, new_arn, compared),
         "",
         *_para(
-            f"moto_server's CPU is {min(moto_share, default=0):.0%}-{max(moto_share, default=0):.0%} of",
-            f"each row's wall clock and kcm's {min(kcm_share):.0%}-{max(kcm_share):.0%}: the embedded AWS,",
-            "one Python process, sets the pace here. The stand-in answered",
+            f"In row 1, moto_server's CPU is {first_moto} of the wall clock and kcm's",
+            f"{first.cpu / first.seconds:.0%}: the embedded AWS, one Python process, sets the pace of a",
+            "long run here. The stand-in answered",
             f"{len(explorer.calls):,} requests over rows 4a and 4b.",
             f'kcm\'s note in row 4a: "{notes[0]}".' if notes else "",
         ),
@@ -566,35 +574,44 @@ def section(
 
 
 def extrapolation(steps: list[Run], cost: Costs, accounts: int, regions: int) -> list[str]:
+    factor = TARGET_ACCOUNTS / accounts
     lines = [
         f"### Extrapolated to {TARGET_ACCOUNTS:,} accounts",
         "",
         *_para(
             f"Each row's calls for {TARGET_ACCOUNTS:,} accounts instead of {accounts:,} (the same {regions}",
             "regions, the same share of account-regions occupied): every kind x",
-            f"{TARGET_ACCOUNTS / accounts:.2f} but the one identity, ListIndexes and GetView (one each),",
-            "Search (a page per 1,000 clusters) and ListAccounts (AWS's pages of",
-            f"{AWS_ACCOUNTS_PAGE} accounts, one after the other). Priced three ways: at the per-call wall",
-            "clock above (the embedded AWS on this machine; other calls at an EKS call's); kcm's own CPU",
-            "at its CPU per call, a floor wherever AWS is, since kcm is one process whose threads share",
-            "one core's worth of Python; and the waiting alone for a round trip of",
+            f"{factor:.2f} but the one identity, ListIndexes and GetView (one each), Search (a page per",
+            f"1,000 clusters) and ListAccounts (AWS's pages of {AWS_ACCOUNTS_PAGE} accounts, one after the",
+            "other). Priced at the per-call costs above, plus the fixed cost, plus the rest of the",
+            f"measured row x {factor:.2f} (what its calls at those costs do not explain: reading and",
+            "writing what sync remembers, one file per account, planning and writing the kubeconfig;",
+            "the `rest` columns). Wall clock at this machine's costs (the embedded AWS on 2 cores);",
+            "kcm's CPU, a floor wherever AWS is, since kcm is one process whose threads share one",
+            "core's worth of Python; and the waiting alone for a round trip of",
             f"{ASSUMED_LATENCY_MS} ms, 16 calls in flight (an assumed latency, not a measurement: real",
-            "AWS's is tens of ms, and the embedded AWS has none to speak of). Not modelled at all:",
-            "throttling (STS and Organizations quotas; botocore's adaptive retry slows kcm down instead",
-            "of failing).",
+            "AWS's is tens of ms, the embedded AWS's a fraction of one). Not modelled at all: throttling",
+            "(STS and Organizations quotas; botocore's adaptive retry slows kcm down instead of",
+            "failing).",
         ),
         "",
-        "| step | calls | of them EKS | AssumeRole | ListAccounts pages | s at this machine's costs "
-        f"| kcm CPU floor, s | waiting at {ASSUMED_LATENCY_MS} ms, s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| step | calls | of them EKS | AssumeRole | ListAccounts pages | rest s (measured) "
+        "| s at this machine's costs | rest CPU s | kcm CPU floor, s "
+        f"| waiting at {ASSUMED_LATENCY_MS} ms, s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in steps:
+        wall, cpu = priced(run.calls, cost)
+        rest, rest_cpu = run.seconds - cost.fixed_s - wall, run.cpu - cost.fixed_cpu_s - cpu
         calls = scaled_calls(run, accounts, TARGET_ACCOUNTS)
-        here, cpu, waiting = estimate(calls, cost)
+        wall, cpu = priced(calls, cost)
+        here = cost.fixed_s + wall + max(rest, 0.0) * factor
+        floor = cost.fixed_cpu_s + cpu + max(rest_cpu, 0.0) * factor
         eks = sum(n for name, n in calls.items() if name.startswith("eks:"))
         lines.append(
             f"| {run.label} | {sum(calls.values()):,} | {eks:,} | {calls.get('sts:AssumeRole', 0):,} "
-            f"| {calls.get('organizations:ListAccounts', 0):,} | {here:.0f} | {cpu:.0f} | {waiting:.0f} |"
+            f"| {calls.get('organizations:ListAccounts', 0):,} | {rest:.1f} | {here:.0f} | {rest_cpu:.1f} "
+            f"| {floor:.0f} | {waiting(calls):.0f} |"
         )
     return lines
 
