@@ -13,6 +13,7 @@ from kcm.errors import InputError, printable
 if TYPE_CHECKING:
     from kcm.commands.doctor import Check
     from kcm.commands.listing import ContextRow
+    from kcm.commands.split import SplitResult
     from kcm.commands.sync import SyncResult
     from kcm.reconcile import Plan
 
@@ -150,6 +151,46 @@ def sync_summary(result: SyncResult) -> None:
     else:
         verdict = f"{result.path} unchanged"
     out(f"{_sync_total([result], result.scan)}; {verdict}")
+
+
+def split_summary(result: SplitResult) -> None:
+    """A split sync: with --dry-run each file's plan under its name; the rows of every file; a line per
+    file written (or failed); the total; then the line that points KUBECONFIG at the files."""
+    import os
+    import shlex
+
+    from kcm.commands import split
+
+    files = [*result.files, *result.earlier]
+    if result.dry_run:
+        for file in files:
+            lines = plan_lines(file.plan)
+            if lines:
+                out(printable(f"# {file.path}"))
+                for line in lines:
+                    out(line)
+    _sync_rows(files)
+    _sync_messages(result.scan, files, result.notes, result.warnings)
+    _profiles_added(result.scan, result.dry_run)
+    for file, earlier in [(file, False) for file in result.files] + [(file, True) for file in result.earlier]:
+        verb = {"written": "wrote", "would write": "dry run: would write"}.get(split.status(file))
+        if verb and earlier:
+            out(
+                printable(
+                    f"{verb} {file.path}: an earlier run's file, no cluster now (kcm never deletes one)"
+                )
+            )
+        elif verb:
+            out(printable(f"{verb} {file.path}"))
+    states = [split.status(file) for file in files]
+    verdicts = ", ".join(
+        f"{states.count(state)} {state}"
+        for state in ("written", "would write", "unchanged", "failed")
+        if states.count(state) or state in ("unchanged", "failed")
+    )
+    out(f"{_sync_total(files, result.scan)}; {_count(len(files), 'file')}: {verdicts}")
+    if result.kubeconfig:
+        out("export KUBECONFIG=" + shlex.quote(os.pathsep.join(map(str, result.kubeconfig))))
 
 
 # ---- plans: kcm diff and every --dry-run ---------------------------------------------------------------

@@ -34,6 +34,7 @@ class SyncOptions:
     prune: bool = False
     set_current: str | None = None
     kubeconfig: str | None = None
+    kubeconfig_template: str | None = None  # one file per group of clusters (kcm.commands.split)
     dry_run: bool = False
     exec_plugin: str = "aws"
     adopt: bool = True  # take over another tool's context for the same cluster and identity
@@ -200,6 +201,7 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
             return config.get(key, options.default("sync", key))
         return value
 
+    kubeconfig, kubeconfig_template = _target(flags, config)
     return SyncOptions(
         scope=ScanOptions(
             profiles=tuple(pick("profile")),
@@ -217,13 +219,33 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
         alias_template=pick("alias-template"),
         prune=pick("prune"),
         set_current=flags.get("set-current"),
-        kubeconfig=pick("kubeconfig"),
+        kubeconfig=kubeconfig,
+        kubeconfig_template=kubeconfig_template,
         dry_run=bool(flags.get("dry-run")),
         exec_plugin=pick("token-helper"),
         adopt=pick("adopt"),
         exclude=tuple(pick("exclude")),
         include_removed=bool(flags.get("include-removed")),
     )
+
+
+def _target(flags: dict[str, Any], config: dict[str, Any]) -> tuple[str | None, str | None]:
+    """`--kubeconfig` or `--kubeconfig-template`: a flag over either in the config file; both given
+    by flags, or both by the config file, is an error."""
+    for source in (flags, config):
+        file, template = source.get("kubeconfig"), source.get("kubeconfig-template")
+        if file is not None and template is not None:
+            given = (
+                "--kubeconfig and --kubeconfig-template"
+                if source is flags
+                else (f"{settings.path()}: [sync] sets kubeconfig and kubeconfig-template")
+            )
+            raise InputError(
+                f"{given}: give one (kubeconfig is one file, the template one file per group of clusters)"
+            )
+        if file is not None or template is not None:
+            return file, template
+    return None, None
 
 
 def checked(options: SyncOptions) -> str:
@@ -409,6 +431,11 @@ def run(
 ) -> SyncResult:
     """Scan AWS, then plan and (unless --dry-run) write the first kubeconfig file, once. `early`: the
     file's parse, if the caller started one (kcm.main does, before importing botocore)."""
+    if options.kubeconfig_template is not None:
+        raise InputError(
+            f"--kubeconfig-template {options.kubeconfig_template!r}: kcm diff previews one kubeconfig "
+            "(give --kubeconfig); `kcm sync --dry-run` shows a split sync's plan, file by file"
+        )
     template = checked(options)
     path = paths.kubeconfig_paths(options.kubeconfig)[0]
     with contextlib.ExitStack() as stack:
@@ -429,6 +456,16 @@ def report(flags: dict[str, Any], output_format: str, early: prefetch.Prefetch |
     output.check_format(output_format)
     options = resolve(flags)
     advance, bar = output.progress() if output_format == "text" else (None, contextlib.nullcontext())
+    if options.kubeconfig_template is not None:
+        from kcm.commands import split
+
+        with bar:
+            files = split.run(options, advance)
+        if output_format == "json":
+            output.out(json.dumps(split.as_json(files), indent=2))
+        else:
+            output.split_summary(files)
+        return 1 if files.failed else 0
     with bar:
         result = run(options, advance, early)
     if output_format == "json":
