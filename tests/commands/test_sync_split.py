@@ -159,6 +159,7 @@ def test_json_lists_the_files(org: dict[str, dict[str, Any]], tmp_path: Path) ->
         (name, str(folder / file)) for file, names in LAID_OUT.items() for name in names
     }
     assert data["written"] is True and data["failures"] == [] and data["accounts"] == 4
+    assert data["current_context"] is None
     again = json.loads(split_sync(folder, "-o", "json", "--dry-run")[1])
     assert {item["status"] for item in again["files"]} == {"unchanged"} and again["written"] is False
 

@@ -18,6 +18,7 @@ cluster any more.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -105,7 +106,7 @@ def parse(text: str) -> PathTemplate:
 
 # ---- which files a template wrote --------------------------------------------------------------------
 def _record_path(template: PathTemplate) -> Path:
-    digest = store._sha256(template.expanded)[:16]
+    digest = hashlib.sha256(template.expanded.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return folders.user_state() / "templates" / f"{digest}.json"
 
 
@@ -334,7 +335,8 @@ def as_json(result: SplitResult) -> dict[str, Any]:
     failures = [{"scope": failure.scope, "message": failure.message} for failure in result.scan.failures]
     for file, _, _ in each:
         failures += [
-            {"scope": "kubeconfig", "message": conflict} for conflict in file.plan.conflicts.values()
+            {"scope": f"kubeconfig {file.path}", "message": conflict}
+            for conflict in file.plan.conflicts.values()
         ]
         if file.error is not None:
             failures.append({"scope": f"kubeconfig {file.path}", "message": file.error})
@@ -351,6 +353,9 @@ def as_json(result: SplitResult) -> dict[str, Any]:
         "changes": [
             {**change, "kubeconfig": str(file.path)} for file, data, _ in each for change in data["changes"]
         ],
+        "current_context": next(
+            (file.plan.current_context for file, _ in every if file.plan.current_context is not None), None
+        ),
         "files": [
             {
                 "kubeconfig": str(file.path),
