@@ -263,10 +263,10 @@ def run(options: sync.SyncOptions, progress: Callable[[str, int, int], None] | N
     template = parse(options.kubeconfig_template)
     alias = sync.checked(options)
     store.lock_timeout()  # a bad KCM_LOCK_TIMEOUT: one error now, not one per file
-    gathered = sync.gather(options, alias, progress, names=template.uses("account_name"))
+    before, warnings = recorded(template)
+    gathered = sync.gather(options, alias, progress, names=template.uses("account_name"), pruned=before)
     notes = sync.excluded_note(gathered.excluded)
     groups = _grouped(template, gathered.targets, notes)
-    before, warnings = recorded(template)
     reals = {os.path.realpath(path) for path in groups}
     earlier = [
         path
@@ -374,6 +374,10 @@ def as_json(result: SplitResult) -> dict[str, Any]:
             *result.notes,
             *(note for file, _ in every for note in (*file.notes, *file.plan.notes)),
         ],
-        "warnings": [*result.warnings, *(warning for file, _ in every for warning in file.warnings)],
+        "warnings": [
+            *result.scan.warnings,
+            *result.warnings,
+            *(warning for file, _ in every for warning in file.warnings),
+        ],
         **sync.scan_json(result.scan),
     }

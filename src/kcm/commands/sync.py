@@ -12,7 +12,7 @@ import fnmatch
 import json
 import os
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from kcm import eks, kubeconfig, options, paths, prefetch, reconcile, settings, sso, store
 from kcm.commands.scan import Found, Scan, ScanOptions, scan
 from kcm.eks import Entries
-from kcm.errors import InputError
+from kcm.errors import InputError, KcmError
 
 FIELDS = ("cluster", "region", "account_id", "account_name", "profile", "role")
 TEMPLATE = "{cluster}.{region}.{account_id}"
@@ -215,6 +215,8 @@ def resolve(flags: dict[str, Any]) -> SyncOptions:
             write_profiles=pick("write-profiles"),
             profile_template=pick("profile-template") or sso.TEMPLATE,
             discovery=pick("discovery"),
+            full=bool(flags.get("full")),
+            clear_cache=bool(flags.get("clear-cache")),
         ),
         alias_template=pick("alias-template"),
         prune=pick("prune"),
@@ -277,12 +279,19 @@ class Gathered:
 
 
 def gather(
-    options: SyncOptions, template: str, progress: Callable[[str, int, int], None] | None, names: bool
+    options: SyncOptions,
+    template: str,
+    progress: Callable[[str, int, int], None] | None,
+    names: bool,
+    pruned: Sequence[Path] = (),
 ) -> Gathered:
     """Scan AWS (with account names when `names` or the template needs them), write the SSO profiles
-    the contexts will name (unless --dry-run), and build every cluster's entries."""
-    scope = options.scope
-    found = scan(replace(scope, need_account_names=names or uses(template, "account_name")), progress)
+    the contexts will name (unless --dry-run), and build every cluster's entries. With --prune, the
+    account-regions of kcm's entries in the files `pruned` are listed whatever kcm remembers."""
+    scope = replace(options.scope, need_account_names=names or uses(template, "account_name"))
+    if options.prune:
+        scope = replace(scope, list_anyway=entry_pairs(pruned))
+    found = scan(scope, progress)
     if not options.dry_run:  # before the kubeconfig: no context ever names a profile not yet there
         for session_name, profiles in found.profile_block.items():
             sso.write_profiles(session_name, profiles)
@@ -291,6 +300,24 @@ def gather(
     for name in excluded:
         del targets[name]
     return Gathered(found, targets, excluded)
+
+
+def entry_pairs(files: Sequence[Path]) -> frozenset[tuple[str, str]]:
+    """The (account, region) of every entry kcm marked in these files; a file that cannot be read or
+    parsed adds none (its own sync reports it)."""
+    pairs = set()
+    for path in files:
+        try:
+            text = store.read_text(Path(os.path.realpath(path)))
+            data = kubeconfig.loads(text or "", str(path)).original
+        except (KcmError, OSError):
+            continue
+        for section in ("clusters", "users", "contexts"):
+            for entry in data.get(section) or []:
+                record = reconcile.origin(section, entry) if isinstance(entry, dict) else None
+                if record is not None:
+                    pairs.add((str(record.get("account")), str(record.get("region"))))
+    return frozenset(pairs)
 
 
 # The current-context a file gets, given its data and its plan (None: it stays); reconcile's own rule
@@ -441,7 +468,7 @@ def run(
     with contextlib.ExitStack() as stack:
         if early is None or early.path != path:  # a big file is parsed on another core meanwhile
             early = stack.enter_context(prefetch.prefetch(path))
-        gathered = gather(options, template, progress, names=False)
+        gathered = gather(options, template, progress, names=False, pruned=[path])
         file = FileSync(path, gathered.targets, options, gathered.scan)
         file.read(early)
         file.write()
