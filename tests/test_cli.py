@@ -200,6 +200,7 @@ SYNC_ARGVS = [
     ["--discovery", "resource-explorer", "--org-role=Admin"],
     ["--discovery=list"],
     ["--full", "--clear-cache", "--org-role", "Admin"],
+    ["--kubeconfig-template", "~/.kube/eks/{account_name}.yaml", "--prune"],
 ]
 
 

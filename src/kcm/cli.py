@@ -229,6 +229,13 @@ def sync(
     clear_cache: Annotated[
         bool, typer.Option("--clear-cache", help="Remove what kcm remembers of AWS first, then sync.")
     ] = False,
+    kubeconfig_template: Annotated[
+        str | None,
+        typer.Option(
+            help="One file per group instead of one kubeconfig, such as '~/.kube/eks/{account_name}.yaml' "
+            "(the --alias-template fields); prints the KUBECONFIG line that lists them."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing.")] = False,
     output_format: OutputFormat = "text",
 ) -> None:
@@ -238,6 +245,7 @@ def sync(
         **_sync_flags(locals()),
         "kubeconfig": kubeconfig,
         "clear-cache": clear_cache,
+        "kubeconfig-template": kubeconfig_template,
         "dry-run": dry_run,
     }
     code = command.report(flags, output_format)

@@ -266,7 +266,14 @@ def _sync(args: list[str]) -> int | None:
         return None
     from kcm import paths, prefetch, settings
 
-    kubeconfig = _text(flags["kubeconfig"] or settings.load("sync").get("kubeconfig"))
+    config = settings.load("sync")
+    if flags["kubeconfig-template"] is not None or (
+        not flags["kubeconfig"] and "kubeconfig-template" in config
+    ):
+        from kcm.commands import sync
+
+        return sync.report(flags, str(flags.pop("output")))  # many files: none is parsed early
+    kubeconfig = _text(flags["kubeconfig"] or config.get("kubeconfig"))
     # A big file's parse starts now, on another core, while botocore is imported and AWS asked.
     with prefetch.prefetch(paths.kubeconfig_paths(kubeconfig)[0]) as early:
         from kcm.commands import sync

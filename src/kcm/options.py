@@ -139,6 +139,7 @@ COMMANDS: dict[str, Command] = {
             *SCOPE,
             Option("--kubeconfig", values="file", setting=True),
             Option("--clear-cache", kind="flag", default=False),
+            Option("--kubeconfig-template", values="file", setting=True),
             DRY_RUN,
             _output("text", "json"),
         )

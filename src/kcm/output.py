@@ -13,6 +13,7 @@ from kcm.errors import InputError, printable
 if TYPE_CHECKING:
     from kcm.commands.doctor import Check
     from kcm.commands.listing import ContextRow
+    from kcm.commands.split import SplitResult
     from kcm.commands.sync import SyncResult
     from kcm.reconcile import Plan
 
@@ -70,57 +71,126 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def sync_summary(result: SyncResult) -> None:
-    """The plan or what was done: one row per context, then what was pruned, what failed, a total."""
+def _sync_rows(results: list[SyncResult]) -> None:
+    """One row per context of every file, and one per pruned context."""
     rows = [["CONTEXT", "CLUSTER", "ACCOUNT", "REGION", "VIA", "STATUS"]]
-    for row in result.rows:
-        found = row.found
-        account = (
-            found.account
-            if found.account_name in (found.account, found.profile)
-            else f"{found.account} ({found.account_name})"
-        )
-        rows.append([row.context, found.cluster.name, account, found.cluster.region, found.via, row.status])
-    rows += [[name, "", "", "", "", "pruned"] for name in result.pruned]
+    for result in results:
+        for row in result.rows:
+            found = row.found
+            account = (
+                found.account
+                if found.account_name in (found.account, found.profile)
+                else f"{found.account} ({found.account_name})"
+            )
+            rows.append(
+                [row.context, found.cluster.name, account, found.cluster.region, found.via, row.status]
+            )
+        rows += [[name, "", "", "", "", "pruned"] for name in result.pruned]
     if len(rows) > 1:
         out(table(rows))
-    for note in [*result.scan.notes, *result.notes]:
+
+
+def _sync_messages(scan: Any, results: list[SyncResult], notes: list[str], warnings: list[str]) -> None:
+    """Notes, then failures (the scan's, then each file's), then warnings, on stderr."""
+    for note in [*scan.notes, *notes, *(note for result in results for note in result.notes)]:
         print(f"kcm: note: {printable(note)}", file=sys.stderr)
-    for failure in result.scan.failures:
+    for failure in scan.failures:
         error(f"failed: {failure.scope}: {failure.message}")
-    for conflict in result.plan.conflicts.values():
-        error(f"failed: {conflict}")
-    for message in result.warnings:
+    for result in results:
+        for conflict in result.plan.conflicts.values():
+            error(f"failed: {conflict}")
+        if result.error is not None:
+            error(f"failed: {result.error}")
+    every = [*scan.warnings, *warnings, *(message for result in results for message in result.warnings)]
+    for message in every:
         warn(message)
+
+
+def _sync_total(results: list[SyncResult], scan: Any) -> str:
+    """`6 clusters in 3 accounts, 5 account-regions scanned: 6 added, ..., 0 pruned, 0 failed`."""
+    every = [row for result in results for row in result.rows]
     counts = {
-        status: sum(row.status == status for row in result.rows)
+        status: sum(row.status == status for row in every)
         for status in ("added", "adopted", "updated", "unchanged")
     }
     if not counts["adopted"]:
         del counts["adopted"]
-    failed = len(result.scan.failures) + len(result.plan.conflicts)
-    summary = (
-        f"{_count(len(result.rows), 'cluster')} in {_count(result.scan.accounts, 'account')}, "
-        f"{_count(len(result.scan.scanned), 'account-region')} scanned"
-        + (f", {len(result.scan.skipped)} skipped as known empty" if result.scan.skipped else "")
+    failed = len(scan.failures) + sum(
+        len(result.plan.conflicts) + (result.error is not None) for result in results
+    )
+    pruned = sum(len(result.pruned) for result in results)
+    return (
+        f"{_count(len(every), 'cluster')} in {_count(scan.accounts, 'account')}, "
+        f"{_count(len(scan.scanned), 'account-region')} scanned"
+        + (f", {len(scan.skipped)} skipped as known empty" if scan.skipped else "")
         + ": "
         + ", ".join(f"{count} {status}" for status, count in counts.items())
-        + f", {len(result.pruned)} pruned, {failed} failed"
+        + f", {pruned} pruned, {failed} failed"
     )
-    if result.scan.new_profiles:
+
+
+def _profiles_added(scan: Any, dry_run: bool) -> None:
+    if scan.new_profiles:
         from kcm import sso
 
-        names = ", ".join(profile.name for profile in result.scan.new_profiles)
-        added = _count(len(result.scan.new_profiles), "profile")
-        verb = "would add" if result.dry_run else "added"
+        names = ", ".join(profile.name for profile in scan.new_profiles)
+        added = _count(len(scan.new_profiles), "profile")
+        verb = "would add" if dry_run else "added"
         out(f"{verb} {added} to {sso.config_path()} (kcm's block): {names}")
+
+
+def sync_summary(result: SyncResult) -> None:
+    """The plan or what was done: one row per context, then what was pruned, what failed, a total."""
+    _sync_rows([result])
+    _sync_messages(result.scan, [result], [], [])
+    _profiles_added(result.scan, result.dry_run)
     if result.dry_run:
         verdict = f"dry run: {result.path} not written"
     elif result.written:
         verdict = f"wrote {result.path}"
     else:
         verdict = f"{result.path} unchanged"
-    out(f"{summary}; {verdict}")
+    out(f"{_sync_total([result], result.scan)}; {verdict}")
+
+
+def split_summary(result: SplitResult) -> None:
+    """A split sync: with --dry-run each file's plan under its name; the rows of every file; a line per
+    file written (or failed); the total; then the line that points KUBECONFIG at the files."""
+    import os
+    import shlex
+
+    from kcm.commands import split
+
+    files = [*result.files, *result.earlier]
+    if result.dry_run:
+        for file in files:
+            lines = plan_lines(file.plan)
+            if lines:
+                out(printable(f"# {file.path}"))
+                for line in lines:
+                    out(line)
+    _sync_rows(files)
+    _sync_messages(result.scan, files, result.notes, result.warnings)
+    _profiles_added(result.scan, result.dry_run)
+    for file, earlier in [(file, False) for file in result.files] + [(file, True) for file in result.earlier]:
+        verb = {"written": "wrote", "would write": "dry run: would write"}.get(split.status(file))
+        if verb and earlier:
+            out(
+                printable(
+                    f"{verb} {file.path}: an earlier run's file, no cluster now (kcm never deletes one)"
+                )
+            )
+        elif verb:
+            out(printable(f"{verb} {file.path}"))
+    states = [split.status(file) for file in files]
+    verdicts = ", ".join(
+        f"{states.count(state)} {state}"
+        for state in ("written", "would write", "unchanged", "failed")
+        if states.count(state) or state in ("unchanged", "failed")
+    )
+    out(f"{_sync_total(files, result.scan)}; {_count(len(files), 'file')}: {verdicts}")
+    if result.kubeconfig:
+        out("export KUBECONFIG=" + shlex.quote(os.pathsep.join(map(str, result.kubeconfig))))
 
 
 # ---- plans: kcm diff and every --dry-run ---------------------------------------------------------------

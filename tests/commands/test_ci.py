@@ -107,7 +107,8 @@ def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
     demo: dict[str, Any], tmp_path: Path, number: signal.Signals
 ) -> None:
     marker = tmp_path / "started"
-    script = f'echo "$KUBECONFIG" > {marker}; trap "exit 3" TERM INT; sleep 30 & wait'
+    # the trap first: a signal forwarded before it would end the shell with 128+N, not its answer
+    script = f'trap "exit 3" TERM INT; echo "$KUBECONFIG" > {marker}; sleep 30 & wait'
     job = subprocess.Popen([str(VENV_BIN / "kcm"), "exec", "--name", "demo", "--", "sh", "-c", script])
     deadline = time.monotonic() + 30
     while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
@@ -115,7 +116,10 @@ def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
     path = Path(marker.read_text().strip())
     assert path.exists()
     job.send_signal(number)
-    code = job.wait(timeout=30)
+    try:
+        code = job.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"kcm alive after the signal: {_state(job.pid)}") from None
     if number == signal.SIGKILL:  # nothing can be forwarded; the watchdog still removes the file
         assert code == -signal.SIGKILL
         deadline = time.monotonic() + 10

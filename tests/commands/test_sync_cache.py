@@ -265,11 +265,13 @@ def test_a_deleted_cluster_is_forgotten_and_pruned_where_its_region_is_listed(
     assert list(remembered["clusters"]["eu-west-1"]) == ["pay-a"]
 
 
-def test_prune_never_acts_in_a_region_skipped_as_known_empty(
+def test_prune_lists_a_region_remembered_as_empty_where_the_file_holds_kcms_entries(
     aws: Aws, known: Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
     """A region kcm remembers as empty while the kubeconfig holds kcm's entries for a cluster in it
-    (written by a sync with another cache): a sync that skips that region leaves them, pruning or not."""
+    (written by a sync with another cache, or the cluster gone since): a sync without --prune skips
+    it; with --prune, which acts only where the run listed, kcm lists it, and the stale entries go
+    at once rather than a day later."""
     config = tmp_path / "config"
     assert sync(config)[0] == 0  # search's us-west-2: remembered as empty
     aws.cluster("lookup", "us-west-2", known.search)
@@ -278,14 +280,15 @@ def test_prune_never_acts_in_a_region_skipped_as_known_empty(
     monkeypatch.delenv("KCM_CACHE_DIR")
     context = f"lookup.us-west-2.{known.search}"
     aws.in_account(known.search, "eks", "us-west-2").delete_cluster(name="lookup")
-    code, report, err = sync(config, "--prune")
+    code, report, err = sync(config)
     assert code == 0, err
     assert report["pruned"] == [] and report["regions_skipped"] > 0
     assert context in {e["name"] for e in yaml.safe_load(config.read_text())["contexts"]}
-    clock.now += DAY  # now listed: the cluster is gone, and its entries go with it
+    skipped = report["regions_skipped"]
     code, report, err = sync(config, "--prune")
     assert code == 0, err
-    assert report["pruned"] == [context]
+    assert report["pruned"] == [context] and report["regions_skipped"] == skipped - 1
+    assert context not in {e["name"] for e in yaml.safe_load(config.read_text())["contexts"] or []}
 
 
 # ---- with --org-role, a role is assumed only where a call is made -------------------------------------

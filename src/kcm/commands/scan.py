@@ -48,6 +48,9 @@ class ScanOptions:
     discovery: str = "list"  # or "resource-explorer": kcm.explorer
     full: bool = False  # trust nothing kcm.awscache remembers: list and describe everything
     clear_cache: bool = False  # remove kcm.awscache's files first
+    # account-regions holding kcm's entries in the files --prune edits: listed whatever kcm.awscache
+    # says, so that prune, which acts only where this run listed, can act there
+    list_anyway: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -437,7 +440,7 @@ def _clusters(
     regions = _enabled_regions(options, pool, first, memory, doors)
     pairs = [(account, region) for account, names in regions.items() for region in names]
     known = _discovered(options, pool, first, pairs)
-    to_list, result.skipped = _to_list(pairs, known, memory)
+    to_list, result.skipped = _to_list(pairs, known, memory, options.list_anyway)
     describing_only = {  # covered by the index, with a cluster not remembered: a call in that account
         account
         for (account, region), names in known.items()
@@ -565,13 +568,16 @@ def _enabled_regions(
 
 
 def _to_list(
-    pairs: list[Pair], known: dict[Pair, list[str]], memory: dict[str, awscache.Account]
+    pairs: list[Pair],
+    known: dict[Pair, list[str]],
+    memory: dict[str, awscache.Account],
+    anyway: frozenset[Pair] = frozenset(),
 ) -> tuple[list[Pair], set[Pair]]:
     """Which account-regions to list with ListClusters: every one Resource Explorer did not cover,
-    except those whose last full listing found no cluster and is not due again (kcm.awscache); and
-    those left out, known to be empty."""
+    except those whose last full listing found no cluster and is not due again (kcm.awscache), unless
+    `anyway` names them; and those left out, known to be empty."""
     uncovered = [pair for pair in pairs if pair not in known]
-    skipped = {pair for pair in uncovered if memory[pair[0]].known_empty(pair[1])}
+    skipped = {pair for pair in uncovered if pair not in anyway and memory[pair[0]].known_empty(pair[1])}
     return [pair for pair in uncovered if pair not in skipped], skipped
 
 
