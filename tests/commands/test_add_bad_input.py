@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VENV_BIN, Aws
+from tests import forkserver
+from tests.conftest import Aws
 from tests.test_corpus import KUBECTL, kubectl_view
 
 BAD_FILES: dict[str, tuple[bytes, str]] = {
@@ -91,9 +92,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 
 
 def _kcm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, cwd=cwd, timeout=60, check=False
-    )
+    return forkserver.run("kcm", list(args), cwd=cwd, timeout=60)
 
 
 def _assert_one_line_error(run: subprocess.CompletedProcess[str], expected: str) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import aws_cli
-from tests.conftest import VENV_BIN, Aws, pointed_at, reset
+from tests import aws_cli, forkserver
+from tests.conftest import Aws, pointed_at, reset
 
 AWS_WRITTEN = """apiVersion: v1
 clusters:
@@ -150,14 +150,7 @@ def _run(tool: str, args: list[str], env: dict[str, str]) -> subprocess.Complete
     """`aws eks update-kubeconfig ARGS` (the real CLI, served: tests/aws_cli.py) or `kcm add ARGS`."""
     if tool == "aws":
         return aws_cli.run(["eks", "update-kubeconfig", *args], env)
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), "add", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return forkserver.run("kcm", ["add", *args], env=env, timeout=120)
 
 
 def _snapshot(folder: Path) -> dict[str, Any]:

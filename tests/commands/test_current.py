@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kcm import kubeconfig, quick
+from tests import forkserver
 
 from .test_contexts import MANY
 
@@ -22,7 +23,7 @@ KCM = str(Path(sys.executable).parent / "kcm")
 
 
 def kcm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KCM, *args], capture_output=True, text=True, env=env, timeout=60)
+    return forkserver.run("kcm", list(args), env=env, timeout=60)
 
 
 def imported(*args: str) -> set[str]:

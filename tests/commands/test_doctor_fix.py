@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from kcm import store
+from tests import forkserver
 from tests.commands.test_doctor import demo as demo  # the fixture: profile dev, cluster demo
 from tests.conftest import VENV_BIN
 
@@ -75,7 +76,7 @@ users:
 
 
 def kcm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KCM, *args], capture_output=True, text=True, timeout=120, env=env, check=False)
+    return forkserver.run("kcm", list(args), timeout=120, env=env)
 
 
 @pytest.fixture

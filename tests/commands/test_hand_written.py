@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VENV_BIN, Aws
+from tests import forkserver
+from tests.conftest import Aws
 from tests.test_corpus import KUBECTL, kubectl_view
 
 OIDC = """apiVersion: v1
@@ -37,9 +38,7 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PA
 
 
 def _kcm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, cwd=cwd, timeout=60, check=False
-    )
+    return forkserver.run("kcm", list(args), cwd=cwd, timeout=60)
 
 
 @pytest.fixture

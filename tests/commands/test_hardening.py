@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.conftest import VENV_BIN, Aws
 
 KCM = str(VENV_BIN / "kcm")
@@ -29,9 +30,7 @@ KCM = str(VENV_BIN / "kcm")
 def _kcm(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [KCM, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False, env=env
-    )
+    return forkserver.run("kcm", list(args), cwd=cwd, timeout=timeout, env=env)
 
 
 def _one_line(run: subprocess.CompletedProcess[str], expected: str) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.apiserver import api_server
-from tests.conftest import VENV_BIN
 from tests.terminal import Terminal
 
 KUBECTL = shutil.which("kubectl")
@@ -92,9 +92,7 @@ def kcm(*args: str, path: Path | None = None) -> subprocess.CompletedProcess[str
     env = dict(os.environ)
     if path is not None:
         env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, env=env, check=False
-    )
+    return forkserver.run("kcm", list(args), env=env)
 
 
 def kubectl_namespace(context: str, *options: str) -> str:
@@ -286,7 +284,7 @@ def test_kubectl_missing_is_one_line_too(files: tuple[Path, Path], tmp_path: Pat
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {**os.environ, "PATH": str(empty)}
-    done = subprocess.run([str(VENV_BIN / "kcm"), "ns"], capture_output=True, text=True, env=env, check=False)
+    done = forkserver.run("kcm", ["ns"], env=env)
     assert done.returncode == 1
     assert done.stderr == (
         "kcm: cannot list the namespaces of context 'lab' (server https://lab.example.com): kubectl is not "
@@ -427,4 +425,4 @@ def test_ns_never_imports_boto3_or_typer(files: tuple[Path, Path]) -> None:
 
 
 def main_output(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, check=False)
+    return forkserver.run("kcm", list(args))

@@ -20,6 +20,7 @@ import pytest
 from kcm import aws as aws_boundary
 from kcm import credentials
 from kcm.errors import AwsError
+from tests import forkserver
 from tests.commands.test_sync import by_name, read
 from tests.conftest import VENV_BIN, Aws
 from tests.sso_portal import login, sso_portal
@@ -33,7 +34,7 @@ GOOD_PROCESS = '#!/bin/sh\necho \'{"Version": 1, "AccessKeyId": "vault", "Secret
 
 def kcm(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed `kcm`, as a user runs it (the environment is the test's isolated one)."""
-    return subprocess.run([str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, timeout=120)
+    return forkserver.run("kcm", list(args), timeout=120)
 
 
 def program(folder: Path, name: str, text: str) -> Path:

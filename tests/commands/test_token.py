@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from kcm import token
+from tests import forkserver
 from tests.apiserver import api_server, caller
 from tests.conftest import VENV_BIN, Aws
 
@@ -29,9 +30,7 @@ KEYS_ARN = f"arn:aws:sts::{ACCOUNT}:user/moto"  # the embedded AWS's answer for 
 
 
 def kcm_token(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), "token", *args], capture_output=True, text=True, env=env, timeout=60
-    )
+    return forkserver.run("kcm", ["token", *args], env=env, timeout=60)
 
 
 def issued(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kcm import store
+from tests import forkserver
 from tests.commands.test_contexts import SECOND as OTHER  # another file of the KUBECONFIG list
-from tests.conftest import VENV_BIN
 
 START = """# mine: comments stay
 apiVersion: v1
@@ -35,9 +35,7 @@ WHEN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
 def kcm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "kcm"), *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return forkserver.run("kcm", list(args), timeout=60)
 
 
 @pytest.fixture

@@ -1,0 +1,158 @@
+"""tests/forkserver.py's served commands answer exactly as fresh processes do: the AWS CLI and kcm."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import aws_cli, forkserver
+from tests.conftest import Aws
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["eks", "update-kubeconfig", "--name", "prod", "--dry-run"],
+        ["eks", "update-kubeconfig", "--name", "prod", "--kubeconfig", "written", "--alias", "p"],
+        ["eks", "update-kubeconfig"],  # no --name: usage on stderr, 252
+        ["eks", "update-kubeconfig", "--name", "missing"],  # ResourceNotFoundException, 254
+        ["eks", "describe-cluster", "--name", "prod", "--query", "cluster.name", "--output", "text"],
+    ],
+    ids=["version", "dry-run", "write", "usage", "not-found", "query"],
+)
+def test_the_served_aws_cli_answers_as_a_fresh_process(args: list[str], aws: Aws, tmp_path: Path) -> None:
+    aws.cluster("prod")
+    env = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    for where in ("fresh", "served"):
+        (tmp_path / where).mkdir()
+    env_fresh = {**env, "KUBECONFIG": str(tmp_path / "fresh" / "config")}
+    fresh = subprocess.run(
+        [aws_cli.AWS, *args],
+        env=env_fresh,
+        cwd=tmp_path / "fresh",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    env_served = {**env, "KUBECONFIG": str(tmp_path / "served" / "config")}
+    served = aws_cli.run(args, env_served, tmp_path / "served")
+    assert served.returncode == fresh.returncode
+    assert served.stdout.replace("/served/", "/fresh/") == fresh.stdout
+    assert served.stderr.replace("/served/", "/fresh/") == fresh.stderr
+    files = {where: sorted(p.name for p in (tmp_path / where).iterdir()) for where in ("fresh", "served")}
+    assert files["served"] == files["fresh"]
+    for name in files["fresh"]:
+        assert (tmp_path / "served" / name).read_text().replace("/served/", "/fresh/") == (
+            tmp_path / "fresh" / name
+        ).read_text()
+
+
+def test_a_broken_config_file_is_read_in_the_run_not_at_the_servers_start(aws: Aws, tmp_path: Path) -> None:
+    """The CLI reads its configuration when it runs: a served run sees the file as it is now. (This
+    AWS CLI ends such a run with a traceback: its frames above the CLI's own differ, the error not.)"""
+    config = tmp_path / "aws-config"
+    config.write_text("[default\nregion = us-east-1\n")
+    env = {**os.environ, "AWS_CONFIG_FILE": str(config)}
+    fresh = subprocess.run([aws_cli.AWS, "eks", "list-clusters"], env=env, capture_output=True, text=True)
+    served = aws_cli.run(["eks", "list-clusters"], env)
+    assert (served.returncode, served.stdout) == (fresh.returncode, fresh.stdout) == (1, "")
+    last = fresh.stderr.splitlines()[-1]
+    assert served.stderr.splitlines()[-1] == last and "Unable to parse config file" in last
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster: {server: "https://a.example"}
+- name: b
+  cluster: {server: "https://b.example"}
+contexts:
+- {name: a, context: {cluster: a, user: u}}
+- {name: b, context: {cluster: b, user: u}}
+users:
+- {name: u, user: {token: not-a-real-token}}
+current-context: a
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "given"),
+    [
+        (["--version"], None),
+        (["list"], None),
+        (["use", "b"], None),  # the fast door: a write
+        (["rename", "b", "c"], None),  # the typer app: a write
+        (["add", "--help"], None),
+        (["nosuch"], None),  # typer's usage error, 2
+        (["merge", "-"], KUBECONFIG.replace("a", "x")),  # standard input, a pipe as subprocess.run gives
+        (["merge", "-"], KUBECONFIG.replace("a", "x") + "#" * 100_000 + "\n"),  # too big for a pipe: a file
+        (["add", "prod", "--dry-run"], None),  # botocore, the embedded AWS
+        (["add", "missing"], None),  # its error, one line
+    ],
+    ids=["version", "list", "use", "rename", "help", "usage", "stdin", "big-stdin", "add", "add-error"],
+)
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_served_kcm_answers_as_a_fresh_process(
+    args: list[str], given: str | None, umask: int, aws: Aws, tmp_path: Path
+) -> None:
+    aws.cluster("prod")
+    done = {}
+    for where in ("fresh", "served"):
+        folder = tmp_path / where
+        folder.mkdir()
+        (folder / "config").write_text(KUBECONFIG)
+        env = {**os.environ, "KUBECONFIG": str(folder / "config")}
+        before = os.umask(umask)
+        try:
+            if where == "fresh":
+                done[where] = subprocess.run(
+                    [str(forkserver.BIN / "kcm"), *args], env=env, cwd=folder, input=given,
+                    capture_output=True, text=True, timeout=120,
+                )  # fmt: skip
+            else:
+                done[where] = forkserver.run("kcm", args, env=env, cwd=folder, input=given, timeout=120)
+        finally:
+            os.umask(before)
+    fresh, served = done["fresh"], done["served"]
+    assert served.returncode == fresh.returncode
+    assert served.stdout.replace("/served/", "/fresh/") == fresh.stdout
+    assert served.stderr.replace("/served/", "/fresh/") == fresh.stderr
+    files = {where: sorted(p.name for p in (tmp_path / where).rglob("*")) for where in ("fresh", "served")}
+    assert files["served"] == files["fresh"]
+    for name in files["fresh"]:
+        path = {where: tmp_path / where / name for where in ("fresh", "served")}
+        assert path["served"].stat().st_mode == path["fresh"].stat().st_mode, name
+        if path["fresh"].is_file():
+            assert path["served"].read_text().replace("/served/", "/fresh/") == path["fresh"].read_text()
+
+
+def test_a_run_that_sets_what_an_import_reads_is_a_fresh_process(tmp_path: Path) -> None:
+    """typer reads TERMINAL_WIDTH when imported: the server imported it without, so such a run is not
+    served (its help is as narrow as a fresh process's)."""
+    env = {**os.environ, "TERMINAL_WIDTH": "50"}
+    fresh = subprocess.run(
+        [str(forkserver.BIN / "kcm"), "add", "--help"], env=env, capture_output=True, text=True
+    )
+    served = forkserver.run("kcm", ["add", "--help"], env=env)
+    assert (served.returncode, served.stdout) == (fresh.returncode, fresh.stdout)
+    assert max(len(line) for line in fresh.stdout.splitlines()) <= 50
+
+
+def test_a_run_past_its_timeout_is_killed_and_raises_as_subprocess_run_does(tmp_path: Path) -> None:
+    """As subprocess.run, the run (kcm) is killed; what kcm started is not the server's to kill."""
+    config = tmp_path / "config"
+    config.write_text(KUBECONFIG)
+    env = {**os.environ, "KUBECONFIG": str(config)}
+    parent = tmp_path / "parent"
+    script = f"echo $PPID > {parent}; exec sleep 3"
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        forkserver.run("kcm", ["exec", "--context", "a", "--", "sh", "-c", script], env=env, timeout=1)
+    assert time.monotonic() - started < 2.5
+    assert not Path(f"/proc/{parent.read_text().strip()}").exists()  # kcm: killed and reaped
