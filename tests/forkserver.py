@@ -62,6 +62,9 @@ def _preload(command: str) -> None:
         sys.path.insert(0, str(BIN))  # the script's folder, first, as for the aws script
         import awscli.clidriver  # noqa: F401 (what the aws script imports; the run calls what it calls)
     else:
+        # What kcm's runs import, found by comparing sys.modules before and after runs of each kind:
+        # botocore for AWS; typer, with the pydantic, rich and typer._click parts it imports lazily,
+        # for every command the fast door (kcm.main) does not serve; kcm's command modules.
         import zoneinfo  # noqa: F401
 
         import boto3  # noqa: F401 (kcm's commands import what they need when they run)
