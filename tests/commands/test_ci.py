@@ -130,6 +130,65 @@ def test_a_signal_to_kcm_reaches_the_command_and_the_file_goes(
     assert not path.exists() and jobs(tmp_path) == []
 
 
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_command_is_being_started_reaches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: signal.Signals
+) -> None:
+    """On a loaded machine the command can be running, and kcm signalled, before kcm knows its pid:
+    here the signal comes just as the command has been started, before kcm has its handle."""
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://c.example'}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: a, context: {cluster: c, user: u}}]\n"
+    )
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    marker = tmp_path / "started"
+    real = subprocess.Popen
+
+    def started_then_signalled(args: Any, **kwargs: Any) -> Any:
+        child = real(args, **kwargs)
+        if args[0] == "sh":
+            deadline = time.monotonic() + 30
+            while not marker.exists() and time.monotonic() < deadline:  # its trap is set
+                time.sleep(0.01)
+            os.kill(os.getpid(), number)  # kcm's handler runs here, before Popen has returned
+        return child
+
+    monkeypatch.setattr(subprocess, "Popen", started_then_signalled)
+    script = f'trap "exit 3" TERM INT; touch {marker}; sleep 30 & wait'
+    started = time.monotonic()
+    code = ci.run(ci.JobOptions(context="a", kubeconfig=str(config)), ["sh", "-c", script])
+    assert code == 3  # the command's own answer to the forwarded signal
+    assert time.monotonic() - started < 20
+    assert jobs(tmp_path) == []
+
+
+def test_a_signal_before_the_command_is_started_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    config = tmp_path / "config"
+    config.write_text(
+        "clusters: [{name: c, cluster: {server: 'https://c.example'}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: a, context: {cluster: c, user: u}}]\n"
+    )
+    write = ci._private_file
+
+    def written_then_signalled(folder: Path, content: str) -> Path:
+        path = write(folder, content)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(ci, "_private_file", written_then_signalled)
+    marker = tmp_path / "ran"
+    code = ci.run(ci.JobOptions(context="a", kubeconfig=str(config)), ["touch", str(marker)])
+    assert code == 128 + signal.SIGTERM and not marker.exists() and jobs(tmp_path) == []
+
+
 def test_env_writes_a_private_file_for_eval(demo: dict[str, Any], aws: Aws, tmp_path: Path) -> None:
     kcm_env = f"{VENV_BIN / 'kcm'} env --name demo --namespace web"
     script = f'eval "$({kcm_env})"; cat "$KUBECONFIG"; ls -ld "$KUBECONFIG"'

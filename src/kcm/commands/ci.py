@@ -137,9 +137,12 @@ def run(options: JobOptions, command: list[str]) -> int:
     content = text(options)
     folder = _private_folder(EXEC_PREFIX)
     child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []  # signals that came before `child` was known: forwarded once it is
 
     def forward(number: int, _: Any) -> None:
-        if child is not None and child.poll() is None:
+        if child is None:
+            early.append(number)
+        elif child.poll() is None:
             child.send_signal(number)
 
     previous = {number: signal.signal(number, forward) for number in _FORWARDED}
@@ -148,12 +151,18 @@ def run(options: JobOptions, command: list[str]) -> int:
         # it is running before the file is written
         with watchdog.watching(("tree", str(folder))):
             path = _private_file(folder, content)
+            if early:  # asked to stop before the command started: it is not started
+                return 128 + early[0]
             try:
                 child = subprocess.Popen(command, env={**os.environ, "KUBECONFIG": str(path)})
             except OSError as exc:
                 failed = KcmError(f"{command[0]}: cannot run: {exc.strerror}")
                 failed.exit_code = 127 if isinstance(exc, FileNotFoundError) else 126  # as a shell says
                 raise failed from None
+            # a signal that came while the command was being started (it may already be running, its
+            # pid not yet known here: on a loaded machine, long enough for it to do its work) is its too
+            while early:
+                child.send_signal(early.pop(0))
             code = child.wait()
             return code if code >= 0 else 128 - code
     finally:
