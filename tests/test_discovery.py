@@ -49,3 +49,42 @@ def test_the_loader_finds_any_service_and_names_unknown_ones_as_botocore_does(aw
     assert sso.meta.service_model.service_name == "sso"
     with pytest.raises(bx.UnknownServiceError, match="Unknown service: 'no-such-service'"):
         session.create_client("no-such-service", region_name="us-east-1")
+
+
+def _handlers(session: botocore.session.Session, event: str) -> list[Any]:
+    """The handlers `session` calls for `event`, in order, as botocore's emitter looks them up."""
+    aliaser = session.get_component("event_emitter")
+    return list(aliaser._emitter._handlers.prefix_search(event))
+
+
+EVENTS = [
+    "before-parameter-build.eks.DescribeCluster",
+    "before-call.sts.AssumeRole",
+    "needs-retry.eks.ListClusters",
+    "choose-signer.sts.GetCallerIdentity",
+    "creating-client-class.eks",
+    "service-data-loaded.sso",
+    "before-send.eks.DescribeCluster",
+    "after-call.sts.AssumeRole",
+    "request-created.organizations.ListAccounts",
+]
+
+
+def test_kcm_sessions_call_the_handlers_a_new_botocore_session_calls(aws: Any) -> None:
+    plain, ours = botocore.session.Session(), discovery.botocore_session(None)
+    for event in EVENTS:
+        assert _handlers(ours, event) == _handlers(plain, event), event
+    assert len(_handlers(ours, "before-parameter-build.eks.DescribeCluster")) > 0
+
+
+def test_a_handler_one_kcm_session_registers_is_not_another_ones(aws: Any) -> None:
+    first, second = discovery.botocore_session(None), discovery.botocore_session(None)
+    before = _handlers(second, "before-call.eks.ListClusters")
+
+    def counted(**_: Any) -> None:
+        return None
+
+    first.register("before-call.eks.ListClusters", counted)
+    assert counted in _handlers(first, "before-call.eks.ListClusters")
+    assert _handlers(second, "before-call.eks.ListClusters") == before
+    assert _handlers(discovery.botocore_session(None), "before-call.eks.ListClusters") == before
