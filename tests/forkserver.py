@@ -17,7 +17,7 @@ imported is read at the server's start: such names are each command's `STARTUP`,
 environment, and a run whose environment sets one runs as a fresh process instead. tests/test_forkserver.py
 checks each command's answers are a fresh process's, byte for byte.
 
-One server per command per test process, on a Unix socket in a private folder.
+One server per command and interpreter environment per test process, on a Unix socket in a private folder.
 """
 
 from __future__ import annotations
@@ -47,9 +47,15 @@ STARTUP = {
         | {"PY_COLORS"}
     ),
 }
-# What Python itself reads when it starts (besides PYTHON...): a run whose environment differs from
-# the server's in one of these, or sets a name of STARTUP, runs as a fresh process.
-INTERPRETER = frozenset({"LANG", "LC_ALL", "LC_CTYPE"})
+# What Python itself reads when it starts and only changes how it runs, not what it imports: a run is
+# served by a server started with the same values of these (one is started for each set of values).
+INTERPRETER = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "PYTHONIOENCODING", "PYTHONUTF8"}) | {
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+}
+# A run whose environment sets a name of STARTUP, has no HOME, or differs from the test process's in any
+# other PYTHON... name (PYTHONPATH: what it imports) runs as a fresh process.
+
 # Standard input up to this size is a pipe, as subprocess.run(input=...) gives; more, a file.
 _PIPE_BYTES = 32_768
 
@@ -166,9 +172,9 @@ def _run(command: str, request: dict[str, Any], stdin: int, out: int, err: int, 
         for fd, target in ((stdin, 0), (out, 1), (err, 2)):
             os.dup2(fd, target)
         os.closerange(3, 1 << 16)  # a fresh process has only its standard streams
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (the process's own, never closed)
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        # the server's own streams, now on the run's files: made by its Python at its start from the
+        # same environment (PYTHONIOENCODING, PYTHONUNBUFFERED, the locale), as the run's would be
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
         try:
             code = _command(command, request["program"], request["args"])
         except SystemExit as exc:
@@ -266,22 +272,34 @@ def _serve(address: str, command: str) -> None:
 # The test process's side.
 
 _lock = threading.Lock()
-# command -> (the test process's pid, the server's address, what Python read from its environment)
-_servers: dict[str, tuple[int, str, dict[str, str]]] = {}
+# (command, what Python reads from the environment) -> (the test process's pid, the server's address):
+# a server per interpreter environment, so a run in an environment built from nothing is served too
+_servers: dict[tuple[str, frozenset[tuple[str, str]]], tuple[int, str]] = {}
 
 
 def _interpreter(env: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in env.items() if key.startswith("PYTHON") or key in INTERPRETER}
+    return {key: value for key, value in env.items() if key in INTERPRETER}
 
 
-def _server(command: str) -> tuple[str, dict[str, str]]:
-    """The address of `command`'s server, and what its Python read from the environment."""
+def _imports(env: Mapping[str, str]) -> dict[str, str]:
+    """The PYTHON... names that may change what Python imports (PYTHONPATH, PYTHONHOME, ...)."""
+    return {key: value for key, value in env.items() if key.startswith("PYTHON") and key not in INTERPRETER}
+
+
+def _server(command: str, interpreter: dict[str, str]) -> str:
+    """The address of the server of `command` whose Python read `interpreter` from its environment."""
+    key = (command, frozenset(interpreter.items()))
     with _lock:
-        pid, address, read = _servers.get(command, (None, "", {}))
+        pid, address = _servers.get(key, (None, ""))
         if pid != os.getpid():  # none yet, or a forked test process's parent's
             folder = tempfile.mkdtemp(prefix=f"kcm-{command}-served-")  # 0700
             address = os.path.join(folder, "socket")
-            env = {key: value for key, value in os.environ.items() if key not in STARTUP[command]}
+            env = {
+                key: value
+                for key, value in os.environ.items()
+                if key not in STARTUP[command] and key not in INTERPRETER
+            }
+            env.update(interpreter)
             env["HOME"] = os.path.join(folder, "home")  # a path no run has: where imports used it, _places
             server = subprocess.Popen(
                 [sys.executable, "-P", __file__, address, command],
@@ -298,9 +316,8 @@ def _server(command: str) -> tuple[str, dict[str, str]]:
                 server.wait(timeout=30)
 
             atexit.register(stop)
-            read = _interpreter(env)
-            _servers[command] = (os.getpid(), address, read)
-        return address, read
+            _servers[key] = (os.getpid(), address)
+        return address
 
 
 def run(
@@ -316,16 +333,16 @@ def run(
     """`COMMAND ARGS...` as subprocess.run(capture_output=True, text=True) runs it; served where it can be."""
     program = str(BIN / command)
     environment = dict(os.environ if env is None else env)
-    address, read = _server(command)
     if (
         STARTUP[command] & environment.keys()
         or "HOME" not in environment
-        or _interpreter(environment) != read
+        or _imports(environment) != _imports(os.environ)
     ):
         return subprocess.run(
             [program, *args], env=environment, cwd=cwd, input=input, timeout=timeout, check=check,
             capture_output=True, text=True,
         )  # fmt: skip
+    address = _server(command, _interpreter(environment))
     umask = os.umask(0o77)
     os.umask(umask)
     request = {

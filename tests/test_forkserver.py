@@ -144,6 +144,29 @@ def test_a_run_that_sets_what_an_import_reads_is_a_fresh_process(tmp_path: Path)
     assert max(len(line) for line in fresh.stdout.splitlines()) <= 50
 
 
+@pytest.mark.parametrize(
+    "interpreter",
+    [{}, {"PYTHONIOENCODING": "latin-1", "LC_ALL": "C"}],
+    ids=["none", "latin-1-c-locale"],
+)
+def test_a_run_in_another_interpreter_environment_is_served_as_a_fresh_process(
+    interpreter: dict[str, str], tmp_path: Path
+) -> None:
+    """What Python reads when it starts (PYTHON..., LANG, LC_...) is the run's, even in an environment
+    built from nothing: such a run goes to a server started with the same values."""
+    config = tmp_path / "config"
+    config.write_text(KUBECONFIG.replace(": b", ": caf\u00e9"))
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(config), **interpreter}
+    args = ["list"]
+    fresh = subprocess.run([str(forkserver.BIN / "kcm"), *args], env=env, capture_output=True)
+    served = forkserver.run("kcm", args, env=env)
+    assert served.returncode == fresh.returncode == 0
+    assert served.stdout == fresh.stdout.decode("utf-8", "replace") and "caf" in served.stdout
+    assert served.stderr == fresh.stderr.decode()
+    servers = {key for key in forkserver._servers if key[0] == "kcm"}
+    assert ("kcm", frozenset(interpreter.items())) in servers
+
+
 def test_a_run_past_its_timeout_is_killed_and_raises_as_subprocess_run_does(tmp_path: Path) -> None:
     """As subprocess.run, the run (kcm) is killed; what kcm started is not the server's to kill."""
     config = tmp_path / "config"
