@@ -64,7 +64,8 @@ def kubectl_view(path: str | os.PathLike[str]) -> View:
         text=True,
         timeout=60,
         check=False,
-        env={"HOME": str(home), "PATH": str(home / "no-bin"), "KUBECONFIG": str(path)},
+        # GOGC=off: a run this short never needs Go's collector, a quarter of its CPU (measured)
+        env={"HOME": str(home), "PATH": str(home / "no-bin"), "KUBECONFIG": str(path), "GOGC": "off"},
     )
     if result.returncode != 0:
         return "error", result.stderr.strip()
