@@ -1,7 +1,7 @@
 # The Python that makes .venv: 3.11 or newer (make PYTHON=python3.12 ... for another one)
 PYTHON ?= python3
 VENV ?= .venv
-# pytest-xdist workers for make test: auto is one per CPU; 0 runs every test in one process
+# pytest-xdist workers for make test: auto is one more than there are CPUs (tests/conftest.py); 0 runs every test in one process
 WORKERS ?= auto
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
