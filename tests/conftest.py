@@ -35,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(ROOT / "src", quiet=1)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: the lowest-versions smoke run has none
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (make test): one worker more than there are CPUs. Much of a test is waiting, for the
     embedded AWS, kubectl or a kcm process, so a worker per CPU leaves CPUs idle; measured on 2 CPUs,
