@@ -50,13 +50,20 @@ def hostname() -> str:
 class Holder:
     """What a lock file says about who holds it."""
 
-    __slots__ = ("age", "empty", "host", "pid")
+    __slots__ = ("age", "empty", "host", "ident", "pid")
 
-    def __init__(self, pid: int | None, host: str, age: float, empty: bool) -> None:
+    def __init__(
+        self, pid: int | None, host: str, age: float, empty: bool, ident: tuple[int, ...] = ()
+    ) -> None:
         self.pid = pid  # None: not a kcm lock (empty: kubectl's; or text of another tool)
         self.host = host
         self.age = age
         self.empty = empty
+        self.ident = ident  # (device, inode, mtime_ns): which lock file this is, not just who it names
+
+    def same_file(self, other: Holder | None) -> bool:
+        """Whether `other` was read from the very lock file this was read from."""
+        return other is not None and (other.ident, other.pid, other.host) == (self.ident, self.pid, self.host)
 
     @property
     def dead(self) -> bool:
@@ -101,10 +108,11 @@ def holder(lock_path: Path) -> Holder | None:
     finally:
         os.close(fd)
     age = time.time() - info.st_mtime
+    ident = (info.st_dev, info.st_ino, info.st_mtime_ns)
     lines = data.decode("utf-8", "replace").splitlines()
     if len(lines) >= 2 and lines[0].isascii() and lines[0].isdigit() and 0 < int(lines[0]) < _MAX_PID:
-        return Holder(int(lines[0]), lines[1], age, empty=False)
-    return Holder(None, "", age, empty=not data)
+        return Holder(int(lines[0]), lines[1], age, empty=False, ident=ident)
+    return Holder(None, "", age, empty=not data, ident=ident)
 
 
 class NotALock(LockError):
@@ -165,7 +173,18 @@ class Lock:
 
     def _reclaim(self, found: Holder) -> bool:
         """Take away a dead kcm's lock: rename it aside (one of several reclaimers wins), and remove it
-        if it still says what it said; a live lock renamed by mistake is linked back."""
+        if it still says what it said; a live lock renamed by mistake is linked back.
+
+        `found` was read before its holder was seen dead, and the holder may have released it, ended and
+        been reaped in between, with another writer's lock now in its place: renaming that live lock
+        away, even for the moment before it is linked back, lets a third writer (a kcm, a kubectl) in
+        beside it. So the lock is read again first: the same file (device, inode, mtime) naming the same
+        holder, read after that holder was seen dead, is a dead lock, and no writer can take the lock
+        while it is there. Only another remover (a second reclaimer, the dead kcm's watchdog, `kcm
+        unlock`) can change it before the rename; the check after the rename still links back a live
+        lock found there."""
+        if not found.same_file(holder(self.path)):
+            return True  # released, reclaimed or taken meanwhile: try the lock again
         # named as kcm's temporary files are, so the watchdog removes it if we die right here
         aside = self.path.with_name(f".{self.path.name}.kcm-{os.getpid()}-{os.urandom(4).hex()}.stale.tmp")
         try:
@@ -173,7 +192,7 @@ class Lock:
         except OSError:  # another user's, in a sticky folder: not ours to take away
             return False
         taken = holder(aside)
-        if taken is not None and taken.pid == found.pid and taken.host == found.host:
+        if found.same_file(taken):
             os.unlink(aside)
             return True
         with contextlib.suppress(OSError):
