@@ -66,7 +66,10 @@ _PIPE_BYTES = 32_768
 def _preload(command: str) -> None:
     if command == "aws":
         sys.path.insert(0, str(BIN))  # the script's folder, first, as for the aws script
-        import awscli.clidriver  # noqa: F401 (what the aws script imports; the run calls what it calls)
+        # what the aws script imports (the run calls what it calls), and its plugins with every
+        # customization, which each run would import again
+        import awscli.clidriver
+        import awscli.handlers  # noqa: F401
     else:
         # What kcm's runs import, found by comparing sys.modules before and after runs of each kind:
         # botocore for AWS; typer, with the pydantic, rich and typer._click parts it imports lazily,

@@ -52,6 +52,18 @@ def test_the_served_aws_cli_answers_as_a_fresh_process(args: list[str], aws: Aws
         ).read_text()
 
 
+def test_a_served_aws_cli_writes_the_runs_own_default_kubeconfig(aws: Aws, tmp_path: Path) -> None:
+    """update-kubeconfig's default, ~/.kube/config, is made from HOME when the server imports it: a
+    run writes its own HOME's, as a fresh process would."""
+    aws.cluster("prod")
+    env = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    env["HOME"] = str(tmp_path / "elsewhere")
+    served = aws_cli.run(["eks", "update-kubeconfig", "--name", "prod"], env, tmp_path)
+    assert served.returncode == 0, served.stderr
+    written = tmp_path / "elsewhere" / ".kube" / "config"
+    assert f"to {written}" in served.stdout and "cluster/prod" in written.read_text()
+
+
 def test_a_broken_config_file_is_read_in_the_run_not_at_the_servers_start(aws: Aws, tmp_path: Path) -> None:
     """The CLI reads its configuration when it runs: a served run sees the file as it is now. (This
     AWS CLI ends such a run with a traceback: its frames above the CLI's own differ, the error not.)"""
