@@ -93,6 +93,38 @@ def test_every_commands_help_renders() -> None:
         assert done.exit_code == 0 and "--help" in done.output, (name, done.output, done.exception)
 
 
+def test_a_command_runs_on_an_app_of_that_command_alone_exactly_as_on_the_whole_app(tmp_path: Path) -> None:
+    """cli.app_for: help, usage errors and a run are the whole app's, byte for byte; anything that is
+    not a command gets the whole app, which names them all."""
+    from typer.testing import CliRunner
+
+    from kcm.cli import app, app_for
+    from kcm.main import COMMANDS
+
+    config = tmp_path / "config"
+    start = "apiVersion: v1\nkind: Config\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n"
+
+    def run(on: typing.Any, argv: list[str]) -> tuple[int, str, str, str]:
+        config.write_text(start)
+        done = CliRunner().invoke(on, argv)
+        return done.exit_code, done.stdout, done.stderr, config.read_text()
+
+    cases = [
+        ["--debug", "list", "--kubeconfig", str(config)],
+        ["rename", "a", "b", "--kubeconfig", str(config)],
+    ]
+    for name in COMMANDS:
+        cases += [[name, "--help"], [name, "--no-such-option"], [name], ["--debug", name, "--help"]]
+    for argv in cases:
+        one = app_for(argv)
+        assert len(one.registered_commands) == 1, argv
+        assert run(one, argv) == run(app, argv), argv
+    assert run(app, cases[1])[3] != start  # the rename ran
+    for argv in ([], ["--help"], ["--version"], ["nosuch"], ["--debug"], ["--debug", "--nosuch", "list"]):
+        assert app_for(argv) is app, argv
+    assert len(app.registered_commands) == len(COMMANDS)
+
+
 def test_the_front_door_hands_what_it_does_not_know_to_the_full_parser(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text(

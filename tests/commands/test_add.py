@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kcm.cli import app
+from kcm.cli import app_for
 from tests.conftest import Aws
 from tests.terminal import Terminal
 
@@ -35,7 +35,7 @@ current-context: staging
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

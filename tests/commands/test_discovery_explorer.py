@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from kcm import cache
-from kcm.cli import app
+from kcm.cli import app_for
 from kcm.explorer import QUERY
 from tests.conftest import Aws
 from tests.resource_explorer import Explorer, resource_explorer
@@ -76,11 +76,13 @@ def explorer(aws: Aws, org: Org, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ex
         yield state
 
 
+def invoke(argv: list[str]) -> Result:
+    return CliRunner().invoke(app_for(argv), argv)
+
+
 def sync(config: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     """`kcm sync --org-role ... -o json`: exit code, the JSON report, stderr."""
-    done = CliRunner().invoke(
-        app, ["sync", "--kubeconfig", str(config), "--org-role", ROLE, "-o", "json", *args]
-    )
+    done = invoke(["sync", "--kubeconfig", str(config), "--org-role", ROLE, "-o", "json", *args])
     return done.exit_code, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 
@@ -296,7 +298,7 @@ def test_resource_explorer_not_set_up_is_a_note_and_every_region_is_listed(
 
 def test_text_output_says_it_on_one_line(org: Org, explorer: Explorer, tmp_path: Path) -> None:
     explorer.refuse["Search"] = (401, "UnauthorizedException")
-    done = CliRunner().invoke(app, ["sync", "--kubeconfig", str(tmp_path / "c"), "--org-role", ROLE, *RE])
+    done = invoke(["sync", "--kubeconfig", str(tmp_path / "c"), "--org-role", ROLE, *RE])
     assert done.exit_code == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if "--discovery resource-explorer" in line]
     assert len(lines) == 1 and lines[0].startswith("kcm: note: --discovery resource-explorer: cannot search")
@@ -316,9 +318,7 @@ def test_with_profiles_the_hub_is_the_default_credentials(
         config + "[profile base]\nregion = us-east-1\n",
         "[base]\naws_access_key_id = base\naws_secret_access_key = base\n",
     )
-    done = CliRunner().invoke(
-        app, ["sync", "--kubeconfig", str(tmp_path / "c"), "--all-accounts", "-o", "json", *RE]
-    )
+    done = invoke(["sync", "--kubeconfig", str(tmp_path / "c"), "--all-accounts", "-o", "json", *RE])
     assert done.exit_code == 0, done.stderr
     report = json.loads(done.stdout)
     assert names(report) == org.contexts()
@@ -341,7 +341,7 @@ def test_the_config_file_chooses_discovery_and_a_flag_overrides_it(
 
 
 def test_an_unknown_discovery_is_one_line_and_exit_2(aws: Aws, tmp_path: Path) -> None:
-    done = CliRunner().invoke(app, ["sync", "--kubeconfig", str(tmp_path / "c"), "--discovery", "config"])
+    done = invoke(["sync", "--kubeconfig", str(tmp_path / "c"), "--discovery", "config"])
     assert done.exit_code == 2
     assert done.stderr == "kcm: --discovery 'config': choose list or resource-explorer\n"
     assert not (tmp_path / "c").exists()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kcm.cli import app
+from kcm.cli import app_for
 from tests.apiserver import ApiServer, api_server, connect_proxy
 from tests.conftest import VENV_BIN, Aws
 
@@ -48,7 +48,7 @@ CREDENTIALS = "[dev]\naws_access_key_id = dev\naws_secret_access_key = dev\n"
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

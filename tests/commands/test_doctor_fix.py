@@ -328,7 +328,7 @@ def test_a_writer_without_a_lock_during_the_write_wins(
     its rename is kept, and nothing is written (store's expected text)."""
     from typer.testing import CliRunner
 
-    from kcm.cli import app
+    from kcm.cli import app_for
 
     theirs = STALE + "# aws eks update-kubeconfig was here\n"
     write = store.write_atomic
@@ -339,7 +339,7 @@ def test_a_writer_without_a_lock_during_the_write_wins(
         write(target, text, mode, expected)
 
     monkeypatch.setattr(store, "write_atomic", raced)
-    result = CliRunner().invoke(app, ["doctor", "--fix", "--kubeconfig", str(stale)])
+    result = CliRunner().invoke(app_for(argv := ["doctor", "--fix", "--kubeconfig", str(stale)]), argv)
     assert result.exit_code == 1
     assert f"kcm: {stale}: changed while kcm was writing it" in result.stderr
     assert "nothing was written: run it again" in result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kcm.cli import app
+from kcm.cli import app_for
 
 ARN = "arn:aws:eks:eu-west-1:111111111111:cluster/web"
 MARK = "extensions: [{name: kcm, extension: {account: '111111111111', region: eu-west-1, cluster: web}}]"
@@ -41,7 +41,7 @@ current-context: kind-dev
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

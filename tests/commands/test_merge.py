@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kcm.cli import app
+from kcm.cli import app_for
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH")
@@ -68,7 +68,7 @@ contexts:
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kcm import sso, store
-from kcm.cli import app
+from kcm.cli import app_for
 from tests.apiserver import caller
 from tests.conftest import VENV_BIN, Aws
 from tests.sso_portal import Portal, login, sso_portal
@@ -52,7 +52,7 @@ sso_registration_scopes = sso:account:access
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from kcm import aws as aws_boundary
 from kcm import cache, eks, prefetch, store
-from kcm.cli import app
+from kcm.cli import app_for
 from tests import aws_cli
 from tests.apiserver import running
 from tests.conftest import VENV_BIN, Aws
@@ -52,7 +52,7 @@ current-context: on-prem
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

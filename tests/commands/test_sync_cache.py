@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from kcm import aws as aws_boundary
 from kcm import awscache, cache, discovery
-from kcm.cli import app
+from kcm.cli import app_for
 from tests.apiserver import running
 from tests.conftest import Aws
 
@@ -83,7 +83,7 @@ def known(aws: Aws, org: Org) -> Org:
 
 
 def kcm(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app_for(list(args)), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -325,7 +325,7 @@ def test_real_kubectl_through_a_token_helper_kcm_entry(
 ) -> None:
     from typer.testing import CliRunner
 
-    from kcm.cli import app
+    from kcm.cli import app_for
 
     aws.cluster("demo")
     config = tmp_path / "config"
@@ -340,7 +340,8 @@ def test_real_kubectl_through_a_token_helper_kcm_entry(
         "--kubeconfig",
         str(config),
     ]
-    done = CliRunner().invoke(app, [*add, *(["--role-arn", role] if with_role else [])])
+    argv = [*add, *(["--role-arn", role] if with_role else [])]
+    done = CliRunner().invoke(app_for(argv), argv)
     assert done.exit_code == 0, done.output
     data = yaml.safe_load(config.read_text())
     exec_ = data["users"][0]["user"]["exec"]
