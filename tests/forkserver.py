@@ -346,27 +346,8 @@ def run(
             capture_output=True, text=True,
         )  # fmt: skip
     address = _server(command, _interpreter(environment))
-    umask = os.umask(0o77)
-    os.umask(umask)
-    request = {
-        "program": program,
-        "args": args,
-        "env": environment,
-        "cwd": str(cwd or os.getcwd()),
-        "umask": umask,
-        "input": input.encode().decode("latin-1") if input is not None else None,
-        "timeout": timeout,
-    }
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.connect(address)
-        connection.sendall(json.dumps(request).encode() + b"\n")
-        reply = b""
-        while not reply.endswith(b"\n"):
-            data = connection.recv(1 << 16)
-            if not data:
-                break
-            reply += data
-    answer = json.loads(reply)
+    data = input.encode() if input is not None else None
+    answer = _ask(address, program, args, environment, str(cwd or os.getcwd()), data, timeout)
     out, err = (_text(answer[key].encode("latin-1")) for key in ("out", "err"))
     if answer["timed_out"]:
         raise subprocess.TimeoutExpired([program, *args], timeout or 0, out, err)
@@ -374,6 +355,92 @@ def run(
     if check:
         done.check_returncode()
     return done
+
+
+def _ask(
+    address: str,
+    program: str,
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: str,
+    data: bytes | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    """The server's answer to one run: its exit status, whether it timed out, its output."""
+    umask = os.umask(0o77)
+    os.umask(umask)
+    request = {
+        "program": program,
+        "args": args,
+        "env": dict(env),
+        "cwd": cwd,
+        "umask": umask,
+        "input": data.decode("latin-1") if data is not None else None,
+        "timeout": timeout,
+    }
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(address)
+        connection.sendall(json.dumps(request).encode() + b"\n")
+        reply = b""
+        while not reply.endswith(b"\n"):
+            received = connection.recv(1 << 16)
+            if not received:
+                break
+            reply += received
+    answer: dict[str, Any] = json.loads(reply)
+    return answer
+
+
+# A served command on PATH, for a program that runs the command itself: kubectl runs its exec plugin
+# (`aws eks get-token`), kcm doctor runs `aws --version`.
+
+_RELAY = """#!{python} -IS
+import sys
+sys.path.insert(0, {root!r})
+from tests.forkserver import relay
+relay({command!r}, {address!r}, {interpreter!r}, {imports!r})
+"""
+
+
+def on_path(command: str, folder: Path) -> str:
+    """A PATH entry that holds `command` served by this test process's server: `folder`/COMMAND, a
+    script that sends the server its arguments, environment, folder and umask, and answers with the
+    run's output and exit status. Where run() would run a fresh process (the environment a server
+    cannot serve), the script becomes the real command instead. Standard input is not passed: the run
+    reads /dev/null (kubectl gives a non-interactive plugin nothing to read either)."""
+    interpreter = _interpreter(os.environ)
+    address = _server(command, interpreter)
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / command
+    root = str(Path(__file__).resolve().parents[1])
+    text = _RELAY.format(
+        python=sys.executable, root=root, command=command, address=address,
+        interpreter=interpreter, imports=_imports(os.environ),
+    )  # fmt: skip
+    script.write_text(text)
+    script.chmod(0o755)
+    return str(folder)
+
+
+def relay(command: str, address: str, interpreter: dict[str, str], imports: dict[str, str]) -> None:
+    """The script of on_path: `command` with this process's arguments, served by the server at
+    `address`, which was started for `interpreter` and `imports`; never returns."""
+    program = str(BIN / command)
+    env = dict(os.environ)
+    if (
+        STARTUP[command] & env.keys()
+        or "HOME" not in env
+        or _interpreter(env) != interpreter
+        or _imports(env) != imports
+    ):
+        os.execv(program, [program, *sys.argv[1:]])  # noqa: S606 (the real command, as it was asked)
+    answer = _ask(address, program, sys.argv[1:], env, os.getcwd(), None, None)
+    for fd, key in ((1, "out"), (2, "err")):
+        data = answer[key].encode("latin-1")
+        while data:
+            data = data[os.write(fd, data) :]
+    code = answer["code"]
+    os._exit(code if code >= 0 else 128 - code)  # ended by a signal: what a shell reports
 
 
 def _text(data: bytes) -> str:

@@ -64,6 +64,43 @@ def test_a_served_aws_cli_writes_the_runs_own_default_kubeconfig(aws: Aws, tmp_p
     assert f"to {written}" in served.stdout and "cluster/prod" in written.read_text()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["eks", "describe-cluster", "--name", "prod", "--query", "cluster.arn"],
+        ["eks", "list-clusters", "--region", "nowhere-1"],
+    ],
+    ids=["version", "query", "error"],
+)
+def test_a_served_command_on_path_answers_as_the_real_one(args: list[str], aws: Aws, tmp_path: Path) -> None:
+    """forkserver.on_path: what kubectl's exec plugin and kcm doctor find on PATH; run as they run it."""
+    aws.cluster("prod")
+    relayed = forkserver.on_path("aws", tmp_path / "served")
+    env = {**os.environ, "PATH": f"{relayed}{os.pathsep}{os.environ['PATH']}"}
+    served = subprocess.run(["aws", *args], env=env, capture_output=True, text=True, timeout=120)
+    fresh = subprocess.run([aws_cli.AWS, *args], capture_output=True, text=True, timeout=120)
+    assert (served.returncode, served.stdout, served.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert served.stdout or served.stderr
+
+
+def test_a_served_command_on_path_runs_the_real_one_where_a_server_cannot_serve_it(
+    aws: Aws, tmp_path: Path
+) -> None:
+    """A PYTHONPATH of its own changes what the command imports: the script becomes the real command,
+    a fresh process, which imports the sitecustomize found there (a served run would not)."""
+    relayed = forkserver.on_path("aws", tmp_path / "served")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text("import sys\nsys.stderr.write('fresh process\\n')\n")
+    env = {**os.environ, "PATH": f"{relayed}{os.pathsep}{os.environ['PATH']}"}
+    served = subprocess.run(["aws", "--version"], env=env, capture_output=True, text=True, timeout=120)
+    assert served.returncode == 0 and "fresh process" not in served.stderr
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    fresh = subprocess.run(["aws", "--version"], env=env, capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0 and "fresh process" in fresh.stderr
+    assert fresh.stdout == served.stdout
+
+
 def test_a_broken_config_file_is_read_in_the_run_not_at_the_servers_start(aws: Aws, tmp_path: Path) -> None:
     """The CLI reads its configuration when it runs: a served run sees the file as it is now. (This
     AWS CLI ends such a run with a traceback: its frames above the CLI's own differ, the error not.)"""
