@@ -88,3 +88,17 @@ def test_a_handler_one_kcm_session_registers_is_not_another_ones(aws: Any) -> No
     assert counted in _handlers(first, "before-call.eks.ListClusters")
     assert _handlers(second, "before-call.eks.ListClusters") == before
     assert _handlers(discovery.botocore_session(None), "before-call.eks.ListClusters") == before
+
+
+def test_a_profile_that_does_not_exist_is_said_where_botocore_says_it(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first session of a run reads AWS_DATA_PATH for the shared loader: for a profile that does not
+    exist, the session is still made, and get_scoped_config raises ProfileNotFound (as botocore's own)."""
+    monkeypatch.setattr(discovery, "_LOADER", None)
+    session = discovery.botocore_session("nosuch")
+    with pytest.raises(bx.ProfileNotFound):
+        session.get_scoped_config()
+    assert discovery._LOADER is None
+    discovery.botocore_session(None).get_scoped_config()
+    assert discovery._LOADER is not None

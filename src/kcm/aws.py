@@ -35,7 +35,9 @@ def _where(profile: str | None, region: str | None) -> str:
 
 def session(profile: str | None, region: str | None) -> botocore.session.Session:
     """A session for `profile` with a known region and its credentials, or an error that says what to set."""
-    result = botocore.session.Session(profile=profile)
+    from kcm.discovery import botocore_session  # sync's sessions, on its model loader (kcm.discovery)
+
+    result = botocore_session(profile)
     if region:
         result.set_config_variable("region", region)
     try:

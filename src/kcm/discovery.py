@@ -145,7 +145,10 @@ def botocore_session(profile: str | None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile, event_hooks=handlers, include_builtin_handlers=False)
     with _LOCK:
         if _LOADER is None:
-            data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
+            try:
+                data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
+            except bx.ProfileNotFound:
+                return session  # the caller's get_scoped_config says so, as for a plain botocore session
             extra = [
                 os.path.expanduser(os.path.expandvars(p)) for p in (data_path or "").split(os.pathsep) if p
             ]
