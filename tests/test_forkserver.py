@@ -130,23 +130,29 @@ current-context: a
 """
 
 
+# (id, args, standard input, whether it writes): a case that writes runs at umask 000 too
+_KCM_CASES = [
+    ("version", ["--version"], None, False),
+    ("list", ["list"], None, False),
+    ("use", ["use", "b"], None, True),  # the fast door
+    ("rename", ["rename", "b", "c"], None, True),  # the typer app
+    ("help", ["add", "--help"], None, False),
+    ("usage", ["nosuch"], None, False),  # typer's usage error, 2
+    ("stdin", ["merge", "-"], KUBECONFIG.replace("a", "x"), True),  # a pipe, as subprocess.run gives
+    ("big-stdin", ["merge", "-"], KUBECONFIG.replace("a", "x") + "#" * 100_000 + "\n", True),  # a file
+    ("add", ["add", "prod", "--dry-run"], None, False),  # botocore, the embedded AWS
+    ("add-error", ["add", "missing"], None, False),  # its error, one line
+]
+
+
 @pytest.mark.parametrize(
-    ("args", "given"),
+    ("args", "given", "umask"),
     [
-        (["--version"], None),
-        (["list"], None),
-        (["use", "b"], None),  # the fast door: a write
-        (["rename", "b", "c"], None),  # the typer app: a write
-        (["add", "--help"], None),
-        (["nosuch"], None),  # typer's usage error, 2
-        (["merge", "-"], KUBECONFIG.replace("a", "x")),  # standard input, a pipe as subprocess.run gives
-        (["merge", "-"], KUBECONFIG.replace("a", "x") + "#" * 100_000 + "\n"),  # too big for a pipe: a file
-        (["add", "prod", "--dry-run"], None),  # botocore, the embedded AWS
-        (["add", "missing"], None),  # its error, one line
+        pytest.param(args, given, umask, id=f"{case}-{umask:03o}")
+        for case, args, given, writes in _KCM_CASES
+        for umask in ((0o022, 0o000) if writes else (0o022,))
     ],
-    ids=["version", "list", "use", "rename", "help", "usage", "stdin", "big-stdin", "add", "add-error"],
 )
-@pytest.mark.parametrize("umask", [0o022, 0o000])
 def test_served_kcm_answers_as_a_fresh_process(
     args: list[str], given: str | None, umask: int, aws: Aws, tmp_path: Path
 ) -> None:
