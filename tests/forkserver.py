@@ -289,6 +289,11 @@ def _imports(env: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key.startswith("PYTHON") and key not in INTERPRETER}
 
 
+def _servable(command: str, env: Mapping[str, str], imports: Mapping[str, str]) -> bool:
+    """Whether a run in `env` can be served by a server whose Python imports as `imports` say."""
+    return not (STARTUP[command] & env.keys()) and "HOME" in env and _imports(env) == imports
+
+
 def _server(command: str, interpreter: dict[str, str]) -> str:
     """The address of the server of `command` whose Python read `interpreter` from its environment."""
     key = (command, frozenset(interpreter.items()))
@@ -336,11 +341,7 @@ def run(
     """`COMMAND ARGS...` as subprocess.run(capture_output=True, text=True) runs it; served where it can be."""
     program = str(BIN / command)
     environment = dict(os.environ if env is None else env)
-    if (
-        STARTUP[command] & environment.keys()
-        or "HOME" not in environment
-        or _imports(environment) != _imports(os.environ)
-    ):
+    if not _servable(command, environment, _imports(os.environ)):
         return subprocess.run(
             [program, *args], env=environment, cwd=cwd, input=input, timeout=timeout, check=check,
             capture_output=True, text=True,
@@ -427,12 +428,7 @@ def relay(command: str, address: str, interpreter: dict[str, str], imports: dict
     `address`, which was started for `interpreter` and `imports`; never returns."""
     program = str(BIN / command)
     env = dict(os.environ)
-    if (
-        STARTUP[command] & env.keys()
-        or "HOME" not in env
-        or _interpreter(env) != interpreter
-        or _imports(env) != imports
-    ):
+    if not _servable(command, env, imports) or _interpreter(env) != interpreter:
         os.execv(program, [program, *sys.argv[1:]])  # noqa: S606 (the real command, as it was asked)
     answer = _ask(address, program, sys.argv[1:], env, os.getcwd(), None, None)
     for fd, key in ((1, "out"), (2, "err")):
